@@ -1,0 +1,92 @@
+//! Engines: how a batch of `/proc/<pid>/<file>` reads reaches the kernel. Both engines take the
+//! same requests and fill the same buffer, so every record is identical whichever ran.
+
+use std::os::fd::RawFd;
+
+use crate::files::ProcFile;
+
+pub(crate) mod sync;
+pub(crate) mod uring;
+
+/// An engine-specific handle to a held descriptor: an fd (sync) or a direct-descriptor slot
+/// (uring). [`NO_HANDLE`] is none.
+pub(crate) type Handle = u32;
+pub(crate) const NO_HANDLE: Handle = u32::MAX;
+
+/// Which engine to use, or which ran.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum EngineKind {
+    /// Choose by the measured rule (see the README): `sync`, since every io_uring read of procfs
+    /// is punted to an io-wq worker and costs more CPU than a `pread` (re-measured by the benches).
+    #[default]
+    Auto = 0,
+    /// io_uring: batched `OPENAT` into direct descriptors, `READ`, `CLOSE`, hard-linked.
+    Uring = 1,
+    /// Plain `openat`/`pread`/`close`.
+    Sync = 2,
+}
+
+impl EngineKind {
+    /// `"auto"`, `"uring"` or `"sync"`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            EngineKind::Auto => "auto",
+            EngineKind::Uring => "uring",
+            EngineKind::Sync => "sync",
+        }
+    }
+}
+
+impl std::str::FromStr for EngineKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(EngineKind::Auto),
+            "uring" => Ok(EngineKind::Uring),
+            "sync" => Ok(EngineKind::Sync),
+            _ => Err(format!("unknown engine {s:?} (expected auto, uring or sync)")),
+        }
+    }
+}
+
+/// One file of one process to read into `buf[off..off + cap]`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Req {
+    /// Index of the process in the scan.
+    pub entry: u32,
+    pub pid: u32,
+    pub file: ProcFile,
+    /// Read through this held handle (offset 0), or open the file if [`NO_HANDLE`].
+    pub held: Handle,
+    /// After opening, keep the descriptor and return it in `new_held`.
+    pub keep: bool,
+    pub off: u32,
+    pub cap: u32,
+    /// Bytes read (>= 0) or `-errno`.
+    pub res: i32,
+    /// The handle opened and kept (when `keep` and the read succeeded).
+    pub new_held: Handle,
+    /// Index in the scanner's overflow buffers when the file was longer than `cap` and was
+    /// re-read in full, else [`NO_HANDLE`].
+    pub ov: u32,
+}
+
+impl Req {
+    pub(crate) fn new(entry: u32, pid: u32, file: ProcFile, held: Handle, keep: bool) -> Req {
+        Req { entry, pid, file, held, keep, off: 0, cap: 0, res: 0, new_held: NO_HANDLE, ov: NO_HANDLE }
+    }
+}
+
+/// What an engine does.
+pub(crate) trait Engine: Send {
+    /// Performs every request; each ends with `res` set (and `new_held` for kept opens).
+    fn read(&mut self, root: RawFd, reqs: &mut [Req], buf: &mut [u8]);
+    /// Gives back a handle returned in `new_held` earlier.
+    fn release(&mut self, h: Handle);
+    /// Whether held handles must be released one by one when the scanner is dropped (false
+    /// when dropping the engine frees them all, as the io_uring file table does).
+    fn release_on_drop(&self) -> bool {
+        true
+    }
+}

@@ -1,0 +1,679 @@
+//! The [`Scanner`]: lists pids, keeps per-process state across scans (held descriptors, the
+//! identity cache), drives an engine and turns what it read into a [`Snapshot`].
+//!
+//! Thread-safety: a `Scanner` is `Send` but not `Sync`; use it from one thread at a time (with
+//! [`UringOptions::single_issuer`], always from the thread that created it). Separate scanners
+//! are independent.
+
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use crate::engine::sync::SyncEngine;
+use crate::engine::uring::{UringEngine, UringOptions};
+use crate::engine::{Engine, EngineKind, Handle, Req, NO_HANDLE};
+use crate::error::Error;
+use crate::files::{FileSet, ProcFile};
+use crate::parse;
+use crate::pids::PidLister;
+use crate::record::{ProcRecord, ScanStats, Snapshot, StrRef, FILE_ERR_PARSE};
+use crate::sys;
+
+/// `statfs` magic of procfs.
+const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+/// Longest file the scanner accepts (cmdline/environ are bounded by ARG_MAX far below this).
+const MAX_FILE: usize = 64 << 20;
+/// Held files: those that are not identity files, indexed by `ProcFile as usize`.
+const HELD_KINDS: usize = 3;
+
+/// How a [`Scanner`] reads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Options {
+    /// Root of the proc tree (default `/proc`); a directory of fixture files works too.
+    pub proc_root: PathBuf,
+    /// Files [`Scanner::scan`] reads (`stat` is always added).
+    pub files: FileSet,
+    /// Engine to use.
+    pub engine: EngineKind,
+    /// Keep `stat`/`status`/`io` open across scans and re-read them at offset 0.
+    pub hold_fds: bool,
+    /// Most descriptors to hold; 0 means half the soft `RLIMIT_NOFILE` at creation (the limit
+    /// is never raised). Past the cap, files are opened per scan.
+    pub max_held_fds: u32,
+    /// io_uring tuning.
+    pub uring: UringOptions,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            proc_root: PathBuf::from("/proc"),
+            files: FileSet::ALL.minus(FileSet::EMPTY.with(ProcFile::Environ)),
+            engine: EngineKind::Auto,
+            hold_fds: true,
+            max_held_fds: 0,
+            uring: UringOptions::default(),
+        }
+    }
+}
+
+/// Flags of one scan.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ScanFlags(pub u32);
+
+impl ScanFlags {
+    /// No flag.
+    pub const NONE: ScanFlags = ScanFlags(0);
+    /// Re-read identity files (comm, cmdline, exe, cgroup, environ) even when cached: after a
+    /// `prctl(PR_SET_NAME)` or `execve` without a new pid, the cache is stale.
+    pub const REFRESH_IDENTITY: ScanFlags = ScanFlags(1);
+
+    fn has(self, f: ScanFlags) -> bool {
+        self.0 & f.0 != 0
+    }
+}
+
+/// Identity files of one process, read once per (pid, starttime).
+#[derive(Debug, Default)]
+struct Identity {
+    text: Vec<u8>,
+    /// Per identity file (`ProcFile as usize - 3`): span in `text`, and status code.
+    spans: [(u32, u32); 5],
+    codes: [i32; 5],
+    /// Files present (read or failed for good) as a `FileSet` mask.
+    have: u32,
+}
+
+impl Identity {
+    fn store(&mut self, f: ProcFile, data: Result<&[u8], i32>) {
+        let k = f as usize - 3;
+        match data {
+            Ok(d) => {
+                self.spans[k] = (self.text.len() as u32, d.len() as u32);
+                self.text.extend_from_slice(d);
+                self.codes[k] = 0;
+            }
+            Err(code) => {
+                self.spans[k] = (0, 0);
+                self.codes[k] = code;
+            }
+        }
+        self.have |= 1 << f as u32;
+    }
+}
+
+/// What the scanner remembers of one pid between scans.
+#[derive(Debug)]
+struct Entry {
+    pid: u32,
+    /// `starttime` seen by the last successful `stat` (0: unknown).
+    starttime: u64,
+    held: [Handle; HELD_KINDS],
+    ident: Option<Box<Identity>>,
+    /// Scratch flags of the running scan.
+    vanished: bool,
+    retry: bool,
+    /// Identity files read (not served from the cache) this scan.
+    fresh: u32,
+    /// Held kinds refused with EACCES/EPERM: not retried until the process changes or a
+    /// refresh is asked for.
+    denied: u32,
+}
+
+impl Entry {
+    fn new(pid: u32) -> Entry {
+        Entry { pid, starttime: 0, held: [NO_HANDLE; HELD_KINDS], ident: None, vanished: false, retry: false, fresh: 0, denied: 0 }
+    }
+
+    fn cached(&self, f: ProcFile) -> bool {
+        self.ident.as_ref().is_some_and(|i| i.have & (1 << f as u32) != 0)
+    }
+
+    /// Releases every held handle of this entry.
+    fn release(&mut self, engine: &mut dyn Engine, held: &mut u32) {
+        for h in self.held.iter_mut().filter(|h| **h != NO_HANDLE) {
+            engine.release(*h);
+            *h = NO_HANDLE;
+            *held -= 1;
+        }
+    }
+}
+
+/// A reusable `/proc` scanner. See the module docs for thread-safety.
+pub struct Scanner {
+    opts: Options,
+    root: OwnedFd,
+    procfs: bool,
+    engine: Box<dyn Engine>,
+    engine_kind: EngineKind,
+    engine_reason: String,
+    lister: PidLister,
+    pids: Vec<u32>,
+    entries: Vec<Entry>,
+    spare: Vec<Entry>,
+    reqs: Vec<Req>,
+    buf: Vec<u8>,
+    overflow: Vec<Vec<u8>>,
+    retry: Vec<u32>,
+    snap: Snapshot,
+    held: u32,
+    held_cap: u32,
+    test_panic: bool,
+}
+
+impl std::fmt::Debug for Scanner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scanner")
+            .field("proc_root", &self.opts.proc_root)
+            .field("engine", &self.engine_kind)
+            .field("held_fds", &self.held)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether `auto` picks io_uring. The benches decide: on kernel 6.18 every procfs read through
+/// io_uring is punted to an io-wq worker and costs more CPU than `pread` (see README).
+const AUTO_PREFERS_URING: bool = false;
+
+impl Scanner {
+    /// Opens the proc root and sets up the engine. A forced `uring` that the kernel refuses is
+    /// [`Error::UringUnavailable`]; `auto` never fails for that reason.
+    pub fn new(opts: Options) -> Result<Scanner, Error> {
+        let path = CString::new(opts.proc_root.as_os_str().as_bytes())
+            .map_err(|_| Error::InvalidArgument("proc_root contains a NUL byte".into()))?;
+        let root = sys::open_dir(&path).map_err(|errno| Error::Root { path: opts.proc_root.clone(), errno })?;
+        let procfs = sys::fs_magic(&root).is_ok_and(|m| m == PROC_SUPER_MAGIC);
+        let soft = sys::nofile_soft_limit();
+        let held_cap = if !opts.hold_fds {
+            0
+        } else {
+            let half = u32::try_from(soft / 2).unwrap_or(u32::MAX);
+            if opts.max_held_fds == 0 { half } else { opts.max_held_fds.min(half) }
+        };
+        let (engine, engine_kind, engine_reason) = Self::make_engine(&opts, held_cap)?;
+        Ok(Scanner {
+            opts,
+            root,
+            procfs,
+            engine,
+            engine_kind,
+            engine_reason,
+            lister: PidLister::new(),
+            pids: Vec::new(),
+            entries: Vec::new(),
+            spare: Vec::new(),
+            reqs: Vec::new(),
+            buf: Vec::new(),
+            overflow: Vec::new(),
+            retry: Vec::new(),
+            snap: Snapshot::default(),
+            held: 0,
+            held_cap,
+            test_panic: std::env::var_os("PROCURING_TEST_PANIC").is_some_and(|v| v == "scan"),
+        })
+    }
+
+    fn make_engine(opts: &Options, held_cap: u32) -> Result<(Box<dyn Engine>, EngineKind, String), Error> {
+        let uring = || UringEngine::new(opts.uring, held_cap.saturating_add(opts.uring.batch));
+        Ok(match opts.engine {
+            EngineKind::Sync => (Box::new(SyncEngine), EngineKind::Sync, "sync requested".into()),
+            EngineKind::Uring => {
+                (Box::new(uring().map_err(Error::UringUnavailable)?), EngineKind::Uring, "uring requested".into())
+            }
+            EngineKind::Auto if AUTO_PREFERS_URING => match uring() {
+                Ok(e) => (Box::new(e), EngineKind::Uring, "auto: io_uring available".into()),
+                Err(why) => (Box::new(SyncEngine), EngineKind::Sync, format!("{why}; using sync")),
+            },
+            EngineKind::Auto => (
+                Box::new(SyncEngine),
+                EngineKind::Sync,
+                "auto: sync, measured cheaper than io_uring for procfs (io_uring punts every procfs read to io-wq)".into(),
+            ),
+        })
+    }
+
+    /// The engine that runs (`Uring` or `Sync`, never `Auto`).
+    pub fn engine(&self) -> EngineKind {
+        self.engine_kind
+    }
+
+    /// Why this engine runs: the rule `auto` applied, or the reason io_uring was refused.
+    pub fn engine_reason(&self) -> &str {
+        &self.engine_reason
+    }
+
+    /// Whether the proc root is a procfs mount (false for a fixture directory).
+    pub fn is_procfs(&self) -> bool {
+        self.procfs
+    }
+
+    /// The options this scanner was created with.
+    pub fn options(&self) -> &Options {
+        &self.opts
+    }
+
+    /// Descriptors currently held open across scans.
+    pub fn held_fds(&self) -> u32 {
+        self.held
+    }
+
+    /// The cap on held descriptors.
+    pub fn held_fd_cap(&self) -> u32 {
+        self.held_cap
+    }
+
+    /// The result of the last scan.
+    pub fn snapshot(&self) -> &Snapshot {
+        &self.snap
+    }
+
+    /// Lists the pids of the proc root (ascending) without reading any file.
+    pub fn list_pids(&mut self, out: &mut Vec<u32>) -> Result<(), Error> {
+        self.lister.list(&self.root, out).map_err(|errno| Error::List { errno })
+    }
+
+    /// Lists every process and reads the files of [`Options::files`].
+    pub fn scan(&mut self) -> Result<&Snapshot, Error> {
+        self.scan_with(self.opts.files, ScanFlags::NONE)
+    }
+
+    /// Lists every process and reads `files` (plus `stat`).
+    pub fn scan_with(&mut self, files: FileSet, flags: ScanFlags) -> Result<&Snapshot, Error> {
+        let mut pids = std::mem::take(&mut self.pids);
+        let r = self.lister.list(&self.root, &mut pids).map_err(|errno| Error::List { errno });
+        self.pids = pids;
+        r?;
+        self.run(files, flags)
+    }
+
+    /// Reads `files` (plus `stat`) of the given pids only (sorted and deduplicated first if
+    /// needed). Pids that do not exist are counted as vanished. State kept for pids not in the
+    /// list (held descriptors, cached identity) is dropped.
+    pub fn scan_pids(&mut self, pids: &[i32], files: FileSet, flags: ScanFlags) -> Result<&Snapshot, Error> {
+        if let Some(bad) = pids.iter().find(|&&p| p <= 0) {
+            return Err(Error::InvalidArgument(format!("pid {bad} is not positive")));
+        }
+        self.pids.clear();
+        self.pids.extend(pids.iter().map(|&p| p as u32));
+        if !self.pids.is_sorted() {
+            self.pids.sort_unstable();
+        }
+        self.pids.dedup();
+        self.run(files, flags)
+    }
+
+    fn run(&mut self, files: FileSet, flags: ScanFlags) -> Result<&Snapshot, Error> {
+        if self.test_panic {
+            panic!("PROCURING_TEST_PANIC=scan: forced panic inside scan");
+        }
+        let t0 = Instant::now();
+        let files = files.with(ProcFile::Stat);
+        self.merge();
+        self.snap.stats = ScanStats { listed: self.pids.len() as u32, ..Default::default() };
+        self.snap.arena.clear();
+        self.snap.records.clear();
+        self.snap.records.extend(self.entries.iter().map(|e| ProcRecord { pid: e.pid as i32, ..Default::default() }));
+        self.overflow.clear();
+        self.reqs.clear();
+        let refresh = flags.has(ScanFlags::REFRESH_IDENTITY);
+        for i in 0..self.entries.len() {
+            let e = &mut self.entries[i];
+            e.vanished = false;
+            e.retry = false;
+            e.fresh = 0;
+            if refresh {
+                e.ident = None;
+                e.denied = 0;
+            }
+            Self::queue(&mut self.reqs, i, e, files, self.held_cap, &mut self.held);
+        }
+        self.read_and_absorb(0, true)?;
+
+        // Phase B: pids whose held descriptors say the process is gone, or whose starttime
+        // changed: a new process reuses the pid. Start it over with fresh opens.
+        if !self.retry.is_empty() {
+            let from = self.reqs.len();
+            let retry = std::mem::take(&mut self.retry);
+            for &i in &retry {
+                let e = &mut self.entries[i as usize];
+                self.snap.records[i as usize] = ProcRecord { pid: e.pid as i32, ..Default::default() };
+                e.fresh = 0;
+                e.retry = false;
+                Self::queue(&mut self.reqs, i as usize, e, files, self.held_cap, &mut self.held);
+            }
+            self.read_and_absorb(from, false)?;
+            // Retried pids that still exist are new processes under an old pid.
+            self.snap.stats.reused += retry.iter().filter(|&&i| !self.entries[i as usize].vanished).count() as u32;
+            self.retry = retry;
+            self.retry.clear();
+        }
+
+        if files.contains(ProcFile::Exe) {
+            self.read_exes();
+        }
+        self.fill_identity(files)?;
+        self.compact();
+        let st = &mut self.snap.stats;
+        st.returned = self.snap.records.len() as u32;
+        st.held_fds = self.held;
+        st.wall_ns = t0.elapsed().as_nanos() as u64;
+        Ok(&self.snap)
+    }
+
+    /// Pairs the sorted pid list with the entries of the previous scan (a linear merge): kept
+    /// pids keep their state, new pids get a fresh entry, pids gone release their descriptors.
+    fn merge(&mut self) {
+        let mut old = std::mem::replace(&mut self.entries, std::mem::take(&mut self.spare));
+        self.entries.reserve(self.pids.len());
+        let mut it = old.drain(..).peekable();
+        for &pid in &self.pids {
+            while let Some(e) = it.next_if(|e| e.pid < pid) {
+                let mut e = e;
+                e.release(self.engine.as_mut(), &mut self.held);
+            }
+            match it.next_if(|e| e.pid == pid) {
+                Some(e) => self.entries.push(e),
+                None => self.entries.push(Entry::new(pid)),
+            }
+        }
+        for mut e in it {
+            e.release(self.engine.as_mut(), &mut self.held);
+        }
+        self.spare = old;
+    }
+
+    /// Queues the reads of entry `i`: held files through their handle (or opened and kept while
+    /// under the cap), identity files only when not cached. `exe` is read separately.
+    fn queue(reqs: &mut Vec<Req>, i: usize, e: &Entry, files: FileSet, cap: u32, held: &mut u32) {
+        for f in files.iter() {
+            if f == ProcFile::Exe {
+                continue;
+            }
+            if f.is_identity() {
+                if !e.cached(f) {
+                    reqs.push(Req::new(i as u32, e.pid, f, NO_HANDLE, false));
+                }
+                continue;
+            }
+            if e.denied & f.bit() != 0 {
+                continue;
+            }
+            let h = e.held[f as usize];
+            let keep = h == NO_HANDLE && *held < cap;
+            if keep {
+                *held += 1; // reserved; given back if the open fails
+            }
+            reqs.push(Req::new(i as u32, e.pid, f, h, keep));
+        }
+    }
+
+    /// Lays out the buffer for `reqs[from..]`, runs the engine, re-reads overflowing files and
+    /// parses everything into the records.
+    fn read_and_absorb(&mut self, from: usize, may_retry: bool) -> Result<(), Error> {
+        let mut off = 0u32;
+        for r in &mut self.reqs[from..] {
+            r.off = off;
+            r.cap = r.file.initial_capacity() as u32;
+            off += r.cap;
+        }
+        if self.buf.len() < off as usize {
+            self.buf.resize(off as usize, 0);
+        }
+        self.engine.read(self.root.as_raw_fd(), &mut self.reqs[from..], &mut self.buf);
+        let root = self.root.as_raw_fd();
+        for r in &mut self.reqs[from..] {
+            if r.res >= 0 && r.res as u32 >= r.cap {
+                self.snap.stats.overflows += 1;
+                match read_whole(root, r.pid, r.file, r.cap as usize * 4) {
+                    Ok(v) => {
+                        r.ov = self.overflow.len() as u32;
+                        r.res = v.len() as i32;
+                        self.overflow.push(v);
+                    }
+                    Err(errno) => r.res = -errno,
+                }
+            }
+        }
+        for k in from..self.reqs.len() {
+            self.absorb(k, may_retry)?;
+        }
+        Ok(())
+    }
+
+    /// Takes in the result of request `k`.
+    fn absorb(&mut self, k: usize, may_retry: bool) -> Result<(), Error> {
+        let r = self.reqs[k];
+        let i = r.entry as usize;
+        let e = &mut self.entries[i];
+        if r.keep {
+            if r.new_held != NO_HANDLE {
+                e.held[r.file as usize] = r.new_held;
+            } else {
+                self.held -= 1;
+            }
+        }
+        if r.held != NO_HANDLE {
+            self.snap.stats.held_reads += 1;
+        } else {
+            self.snap.stats.opened += 1;
+        }
+        if e.vanished || e.retry {
+            return Ok(());
+        }
+        let gone = r.res == -libc::ESRCH || r.res == -libc::ENOENT;
+        if r.file == ProcFile::Stat && gone {
+            if r.held != NO_HANDLE && may_retry {
+                // The held process is gone but the pid was listed: reused, or exiting right now.
+                e.release(self.engine.as_mut(), &mut self.held);
+                e.ident = None;
+                e.denied = 0;
+                e.starttime = 0;
+                e.retry = true;
+                self.retry.push(i as u32);
+            } else {
+                e.release(self.engine.as_mut(), &mut self.held);
+                e.vanished = true;
+                self.snap.stats.vanished += 1;
+            }
+            return Ok(());
+        }
+        let data: Result<&[u8], i32> = if r.res < 0 {
+            Err(-r.res)
+        } else if r.ov != NO_HANDLE {
+            Ok(&self.overflow[r.ov as usize])
+        } else {
+            Ok(&self.buf[r.off as usize..(r.off + r.res as u32) as usize])
+        };
+        let rec = &mut self.snap.records[i];
+        let arena = &mut self.snap.arena;
+        let bit = 1u32 << r.file as u32;
+        let data = match data {
+            Ok(d) => d,
+            Err(errno) => {
+                if r.file.is_identity() {
+                    e.fresh |= bit;
+                    // Cached like content (a live kernel thread's environ is ESRCH): if the process
+                    // is really gone, the next scan's stat drops the entry.
+                    e.ident.get_or_insert_with(Default::default).store(r.file, Err(errno));
+                } else if errno == libc::EACCES || errno == libc::EPERM {
+                    // Not retried every scan: permission is remembered for the process lifetime.
+                    e.denied |= bit;
+                }
+                rec.errors[r.file as usize] = errno;
+                return Ok(());
+            }
+        };
+        let parsed = match r.file {
+            ProcFile::Stat => match parse::stat::parse(data, &mut rec.stat) {
+                Ok(comm) => {
+                    rec.stat.comm = push(arena, comm)?;
+                    rec.state = parse::stat::state(data);
+                    let st = rec.stat.starttime;
+                    if e.starttime != 0 && e.starttime != st && may_retry {
+                        // Same pid, another process (only possible without held descriptors).
+                        e.release(self.engine.as_mut(), &mut self.held);
+                        e.ident = None;
+                        e.denied = 0;
+                        e.starttime = 0;
+                        e.retry = true;
+                        self.retry.push(i as u32);
+                        return Ok(());
+                    }
+                    if e.starttime != st {
+                        e.ident = None;
+                        e.denied = 0;
+                    }
+                    e.starttime = st;
+                    true
+                }
+                Err(_) => false,
+            },
+            ProcFile::Status => match parse::status::parse(data, &mut rec.status) {
+                Ok(t) => {
+                    rec.status.name = push(arena, t.name)?;
+                    rec.status.nspids = push(arena, t.nspids)?;
+                    rec.status.cpus_allowed_list = push(arena, t.cpus_allowed_list)?;
+                    true
+                }
+                Err(_) => false,
+            },
+            ProcFile::Io => parse::io::parse(data, &mut rec.io).is_ok(),
+            ProcFile::Cgroup | ProcFile::Comm | ProcFile::Cmdline | ProcFile::Environ | ProcFile::Exe => {
+                let ok = r.file != ProcFile::Cgroup || parse::cgroup::validate(data).is_ok();
+                let id = e.ident.get_or_insert_with(Default::default);
+                id.store(r.file, if ok { Ok(data) } else { Err(FILE_ERR_PARSE) });
+                e.fresh |= bit;
+                return Ok(()); // copied to the arena by fill_identity
+            }
+        };
+        if parsed {
+            rec.read_mask |= bit;
+        } else {
+            rec.errors[r.file as usize] = FILE_ERR_PARSE;
+        }
+        Ok(())
+    }
+
+    /// `readlinkat` of `exe` for live entries that do not have it cached (no io_uring opcode
+    /// exists for it). `ENOENT` (kernel thread, zombie) is an empty path, as procfs.
+    fn read_exes(&mut self) {
+        let mut buf = [0u8; 4097];
+        let root = self.root.as_raw_fd();
+        for e in &mut self.entries {
+            if e.vanished || e.cached(ProcFile::Exe) {
+                continue;
+            }
+            let mut path = [0u8; 32];
+            let n = ProcFile::Exe.format_path(e.pid, &mut path);
+            let res = match sys::readlink_at(root, &path[..n], &mut buf) {
+                Ok(len) => Ok(&buf[..len]),
+                Err(libc::ENOENT) => Ok(&buf[..0]),
+                Err(errno) => Err(errno),
+            };
+            self.snap.stats.opened += 1;
+            if res == Err(libc::ESRCH) {
+                continue; // exiting; not cached, reported by fill_identity as missing
+            }
+            e.ident.get_or_insert_with(Default::default).store(ProcFile::Exe, res);
+            e.fresh |= ProcFile::Exe.bit();
+        }
+    }
+
+    /// Completes the records: identity files of `files` copied from each entry's cache into the
+    /// arena, and the remembered permission errors of held kinds.
+    fn fill_identity(&mut self, files: FileSet) -> Result<(), Error> {
+        let idfiles = FileSet(files.0 & FileSet::IDENTITY.0);
+        for (e, rec) in self.entries.iter().zip(self.snap.records.iter_mut()) {
+            if e.vanished {
+                continue;
+            }
+            for f in FileSet(files.0 & e.denied).iter() {
+                rec.errors[f as usize] = libc::EACCES;
+            }
+            for f in idfiles.iter() {
+                let Some(id) = e.ident.as_ref().filter(|id| id.have & f.bit() != 0) else {
+                    if rec.errors[f as usize] == 0 {
+                        rec.errors[f as usize] = libc::ESRCH;
+                    }
+                    continue;
+                };
+                let k = f as usize - 3;
+                if id.codes[k] != 0 {
+                    rec.errors[f as usize] = id.codes[k];
+                    continue;
+                }
+                let (o, l) = id.spans[k];
+                let s = push(&mut self.snap.arena, &id.text[o as usize..(o + l) as usize])?;
+                match f {
+                    ProcFile::Comm => rec.comm = s,
+                    ProcFile::Cmdline => rec.cmdline = s,
+                    ProcFile::Exe => rec.exe = s,
+                    ProcFile::Cgroup => rec.cgroup = s,
+                    _ => rec.environ = s,
+                }
+                rec.read_mask |= f.bit();
+                if e.fresh & f.bit() == 0 {
+                    rec.cached_mask |= f.bit();
+                    self.snap.stats.cached += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Drops the records of vanished processes, keeping pid order.
+    fn compact(&mut self) {
+        let mut w = 0;
+        for i in 0..self.entries.len() {
+            if !self.entries[i].vanished {
+                self.snap.records.swap(w, i);
+                w += 1;
+            }
+        }
+        self.snap.records.truncate(w);
+    }
+}
+
+impl Drop for Scanner {
+    fn drop(&mut self) {
+        if self.engine.release_on_drop() {
+            for e in &mut self.entries {
+                e.release(self.engine.as_mut(), &mut self.held);
+            }
+        }
+    }
+}
+
+/// Appends `bytes` to the arena.
+fn push(arena: &mut Vec<u8>, bytes: &[u8]) -> Result<StrRef, Error> {
+    let off = arena.len();
+    if off + bytes.len() > u32::MAX as usize {
+        return Err(Error::ArenaFull);
+    }
+    arena.extend_from_slice(bytes);
+    Ok(StrRef { off: off as u32, len: bytes.len() as u32 })
+}
+
+/// Reads a file longer than its first buffer in one `pread` at offset 0 (one read, so a
+/// seq_file's text is one consistent snapshot), doubling the buffer until it is not full.
+fn read_whole(root: RawFd, pid: u32, file: ProcFile, start: usize) -> Result<Vec<u8>, i32> {
+    let mut path = [0u8; 32];
+    let n = file.format_path(pid, &mut path);
+    let fd = sys::open_at(root, &path[..n])?;
+    let mut v = vec![0u8; start];
+    let r = loop {
+        match sys::pread(fd, &mut v, 0) {
+            Ok(n) if n < v.len() => {
+                v.truncate(n);
+                break Ok(v);
+            }
+            Ok(_) if v.len() >= MAX_FILE => break Err(libc::EFBIG),
+            Ok(_) => v.resize(v.len() * 2, 0),
+            Err(e) => break Err(e),
+        }
+    };
+    sys::close(fd);
+    r
+}
