@@ -1,0 +1,487 @@
+//! The C ABI: a thin layer over [`Scanner`]. Every function catches panics (returning
+//! [`PROCURING_ERR_PANIC`]) and records a message for [`procuring_last_error`].
+//!
+//! Thread-safety: a `procuring_scanner` may be used by one thread at a time (any thread, unless
+//! `uring_single_issuer` was set: then only the creating thread). Different scanners may be
+//! used concurrently. The last-error string is per thread.
+
+#![allow(non_camel_case_types)]
+
+use std::cell::RefCell;
+use std::ffi::{c_char, CStr, CString};
+use std::os::unix::ffi::OsStrExt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
+
+use crate::engine::uring::UringOptions;
+use crate::{EngineKind, Error, FileSet, Options, ProcRecord, ScanFlags, ScanStats, Scanner};
+
+/// Version of this ABI: bumped on any incompatible change of a struct or function.
+pub const PROCURING_ABI_VERSION: u32 = 1;
+
+/// Success.
+pub const PROCURING_OK: i32 = 0;
+/// A pointer or value passed in is invalid.
+pub const PROCURING_ERR_INVALID_ARG: i32 = -1;
+/// The proc root could not be opened or listed.
+pub const PROCURING_ERR_IO: i32 = -2;
+/// `engine = uring` was requested and io_uring cannot be used here (the message says why).
+pub const PROCURING_ERR_URING_UNAVAILABLE: i32 = -3;
+/// An internal panic was caught; the scanner must not be used again (free it).
+pub const PROCURING_ERR_PANIC: i32 = -4;
+/// The output buffer is too small; the needed count was stored.
+pub const PROCURING_ERR_BUFFER_TOO_SMALL: i32 = -5;
+/// The snapshot's text would exceed 4 GiB.
+pub const PROCURING_ERR_ARENA_FULL: i32 = -6;
+
+/// Engine: the measured default (see the README).
+pub const PROCURING_ENGINE_AUTO: u32 = 0;
+/// Engine: io_uring (an error if the kernel refuses it).
+pub const PROCURING_ENGINE_URING: u32 = 1;
+/// Engine: plain syscalls.
+pub const PROCURING_ENGINE_SYNC: u32 = 2;
+
+/// File indices: bit `1 << PROCURING_FILE_x` in file masks, and index into `errors`.
+pub const PROCURING_FILE_STAT: u32 = 0;
+pub const PROCURING_FILE_STATUS: u32 = 1;
+pub const PROCURING_FILE_IO: u32 = 2;
+pub const PROCURING_FILE_COMM: u32 = 3;
+pub const PROCURING_FILE_CMDLINE: u32 = 4;
+pub const PROCURING_FILE_EXE: u32 = 5;
+pub const PROCURING_FILE_CGROUP: u32 = 6;
+pub const PROCURING_FILE_ENVIRON: u32 = 7;
+
+/// Scan flag: re-read identity files even when cached.
+pub const PROCURING_SCAN_REFRESH_IDENTITY: u32 = 1;
+
+/// Options of [`procuring_scanner_new`]. Initialise with [`procuring_options_init`], then
+/// change what you need: fields added by later versions get their defaults that way.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct procuring_options {
+    /// `sizeof(procuring_options)`, set by `procuring_options_init`.
+    pub struct_size: u32,
+    /// Files to read on `procuring_scan`: bitmask of `1 << PROCURING_FILE_*` (stat is always read).
+    pub files: u32,
+    /// Proc root, NUL-terminated; NULL means "/proc". Copied: need not outlive the call.
+    pub proc_root: *const c_char,
+    /// `PROCURING_ENGINE_AUTO`, `PROCURING_ENGINE_URING` or `PROCURING_ENGINE_SYNC`.
+    pub engine: u32,
+    /// Non-zero: hold stat/status/io descriptors open across scans (default 1).
+    pub hold_fds: u32,
+    /// Cap on held descriptors; 0 means half the soft RLIMIT_NOFILE.
+    pub max_held_fds: u32,
+    /// io_uring: requests per submission (default 256).
+    pub uring_batch: u32,
+    /// io_uring: non-zero sets IOSQE_ASYNC on reads (io-wq fan-out).
+    pub uring_async: u32,
+    /// io_uring: io-wq worker cap with `uring_async` (0: CPU count).
+    pub uring_iowq_workers: u32,
+    /// io_uring: non-zero sets SINGLE_ISSUER | DEFER_TASKRUN (scans only on the creating thread).
+    pub uring_single_issuer: u32,
+}
+
+/// An opaque scanner handle.
+pub struct procuring_scanner {
+    scanner: Scanner,
+    engine_reason: CString,
+    poisoned: bool,
+}
+
+impl std::fmt::Debug for procuring_scanner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.scanner.fmt(f)
+    }
+}
+
+/// A view of the last scan: records, arena and counters. Valid until the next scan or free.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct procuring_snapshot {
+    /// `count` records, ascending by pid.
+    pub records: *const ProcRecord,
+    pub count: usize,
+    /// The text arena every `StrRef` of the records points into (`arena_len` bytes, not
+    /// NUL-terminated).
+    pub arena: *const u8,
+    pub arena_len: usize,
+    /// Counters of the scan.
+    pub stats: ScanStats,
+}
+
+thread_local! {
+    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+}
+
+fn set_error(msg: impl Into<Vec<u8>>) {
+    let mut v = msg.into();
+    v.retain(|&c| c != 0);
+    let c = CString::new(v).unwrap_or_default();
+    LAST_ERROR.with(|e| *e.borrow_mut() = c);
+}
+
+fn code_of(e: &Error) -> i32 {
+    match e {
+        Error::Root { .. } | Error::List { .. } => PROCURING_ERR_IO,
+        Error::UringUnavailable(_) => PROCURING_ERR_URING_UNAVAILABLE,
+        Error::InvalidArgument(_) => PROCURING_ERR_INVALID_ARG,
+        Error::ArenaFull => PROCURING_ERR_ARENA_FULL,
+    }
+}
+
+fn fail(e: Error) -> i32 {
+    set_error(e.to_string());
+    code_of(&e)
+}
+
+/// Runs `f`, turning a panic into `PROCURING_ERR_PANIC` with its message.
+fn guard(f: impl FnOnce() -> i32) -> i32 {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(code) => code,
+        Err(p) => {
+            let msg = p
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            set_error(format!("internal error (panic): {msg}"));
+            PROCURING_ERR_PANIC
+        }
+    }
+}
+
+fn scanner_mut<'a>(s: *mut procuring_scanner) -> Result<&'a mut procuring_scanner, i32> {
+    if s.is_null() {
+        set_error("scanner is NULL");
+        return Err(PROCURING_ERR_INVALID_ARG);
+    }
+    // SAFETY: non-null, and the caller promises it came from procuring_scanner_new, is not freed,
+    // and is used by one thread at a time (documented contract).
+    let s = unsafe { &mut *s };
+    if s.poisoned {
+        set_error("scanner was poisoned by an earlier internal error; free it");
+        return Err(PROCURING_ERR_PANIC);
+    }
+    Ok(s)
+}
+
+/// The ABI version this library implements ([`PROCURING_ABI_VERSION`]).
+#[no_mangle]
+pub extern "C" fn procuring_abi_version() -> u32 {
+    PROCURING_ABI_VERSION
+}
+
+/// The message of the last error on this thread (empty if none). Valid until the next call
+/// into the library on this thread; never NULL.
+#[no_mangle]
+pub extern "C" fn procuring_last_error() -> *const c_char {
+    LAST_ERROR.with(|e| e.borrow().as_ptr())
+}
+
+/// Fills `opts` with the defaults: /proc, every file but environ, auto engine, held fds.
+#[no_mangle]
+pub extern "C" fn procuring_options_init(opts: *mut procuring_options) -> i32 {
+    guard(|| {
+        if opts.is_null() {
+            set_error("options is NULL");
+            return PROCURING_ERR_INVALID_ARG;
+        }
+        let d = Options::default();
+        let o = procuring_options {
+            struct_size: std::mem::size_of::<procuring_options>() as u32,
+            files: d.files.0,
+            proc_root: std::ptr::null(),
+            engine: d.engine as u32,
+            hold_fds: d.hold_fds as u32,
+            max_held_fds: d.max_held_fds,
+            uring_batch: d.uring.batch,
+            uring_async: d.uring.async_reads as u32,
+            uring_iowq_workers: d.uring.iowq_workers,
+            uring_single_issuer: d.uring.single_issuer as u32,
+        };
+        // SAFETY: non-null; the caller provides storage for one procuring_options.
+        unsafe { opts.write(o) };
+        PROCURING_OK
+    })
+}
+
+fn options_from(o: &procuring_options) -> Result<Options, Error> {
+    if o.struct_size as usize != std::mem::size_of::<procuring_options>() {
+        return Err(Error::InvalidArgument(format!(
+            "options.struct_size is {} but this library expects {} (call procuring_options_init)",
+            o.struct_size,
+            std::mem::size_of::<procuring_options>()
+        )));
+    }
+    if o.files & !FileSet::ALL.0 != 0 {
+        return Err(Error::InvalidArgument(format!("unknown file bits {:#x}", o.files & !FileSet::ALL.0)));
+    }
+    let engine = match o.engine {
+        0 => EngineKind::Auto,
+        1 => EngineKind::Uring,
+        2 => EngineKind::Sync,
+        n => return Err(Error::InvalidArgument(format!("unknown engine {n}"))),
+    };
+    let proc_root = if o.proc_root.is_null() {
+        PathBuf::from("/proc")
+    } else {
+        // SAFETY: non-null; the caller promises a NUL-terminated string valid for this call.
+        let c = unsafe { CStr::from_ptr(o.proc_root) };
+        PathBuf::from(std::ffi::OsStr::from_bytes(c.to_bytes()))
+    };
+    Ok(Options {
+        proc_root,
+        files: FileSet(o.files),
+        engine,
+        hold_fds: o.hold_fds != 0,
+        max_held_fds: o.max_held_fds,
+        uring: UringOptions {
+            batch: o.uring_batch,
+            async_reads: o.uring_async != 0,
+            iowq_workers: o.uring_iowq_workers,
+            single_issuer: o.uring_single_issuer != 0,
+        },
+    })
+}
+
+/// Creates a scanner. `opts` may be NULL for the defaults. On success stores the handle in
+/// `*out` and returns 0; on failure returns a negative code (see `procuring_last_error`).
+#[no_mangle]
+pub extern "C" fn procuring_scanner_new(opts: *const procuring_options, out: *mut *mut procuring_scanner) -> i32 {
+    guard(|| {
+        if out.is_null() {
+            set_error("out is NULL");
+            return PROCURING_ERR_INVALID_ARG;
+        }
+        let o = if opts.is_null() {
+            Ok(Options::default())
+        } else {
+            // SAFETY: non-null; the caller promises a valid procuring_options.
+            options_from(unsafe { &*opts })
+        };
+        let made = o.and_then(Scanner::new);
+        match made {
+            Ok(scanner) => {
+                let engine_reason = CString::new(scanner.engine_reason().replace('\0', "")).unwrap_or_default();
+                let b = Box::new(procuring_scanner { scanner, engine_reason, poisoned: false });
+                // SAFETY: `out` is non-null and writable per the contract.
+                unsafe { out.write(Box::into_raw(b)) };
+                PROCURING_OK
+            }
+            Err(e) => fail(e),
+        }
+    })
+}
+
+/// Frees a scanner (NULL is ignored). Closes every held descriptor.
+#[no_mangle]
+pub extern "C" fn procuring_scanner_free(s: *mut procuring_scanner) {
+    guard(|| {
+        if !s.is_null() {
+            // SAFETY: came from Box::into_raw in procuring_scanner_new and is freed once.
+            drop(unsafe { Box::from_raw(s) });
+        }
+        PROCURING_OK
+    });
+}
+
+fn finish_scan(s: &mut procuring_scanner, r: impl FnOnce(&mut Scanner) -> Result<(), Error>) -> i32 {
+    let res = catch_unwind(AssertUnwindSafe(|| r(&mut s.scanner)));
+    match res {
+        Ok(Ok(())) => PROCURING_OK,
+        Ok(Err(e)) => fail(e),
+        Err(p) => {
+            s.poisoned = true;
+            std::panic::resume_unwind(p)
+        }
+    }
+}
+
+/// Lists every process and reads the files of the options. The result is read with
+/// `procuring_snapshot_get`.
+#[no_mangle]
+pub extern "C" fn procuring_scan(s: *mut procuring_scanner) -> i32 {
+    guard(|| match scanner_mut(s) {
+        Ok(s) => finish_scan(s, |sc| sc.scan().map(|_| ())),
+        Err(c) => c,
+    })
+}
+
+/// Reads `files` (bitmask; stat always) of every listed process (`pids == NULL`) or of the
+/// `n` given pids. `flags`: `PROCURING_SCAN_*`.
+#[no_mangle]
+pub extern "C" fn procuring_scan_files(
+    s: *mut procuring_scanner,
+    files: u32,
+    flags: u32,
+    pids: *const i32,
+    n: usize,
+) -> i32 {
+    guard(|| {
+        let s = match scanner_mut(s) {
+            Ok(s) => s,
+            Err(c) => return c,
+        };
+        if files & !FileSet::ALL.0 != 0 {
+            set_error(format!("unknown file bits {:#x}", files & !FileSet::ALL.0));
+            return PROCURING_ERR_INVALID_ARG;
+        }
+        if pids.is_null() && n != 0 {
+            set_error("pids is NULL but n is not 0");
+            return PROCURING_ERR_INVALID_ARG;
+        }
+        let (files, flags) = (FileSet(files), ScanFlags(flags));
+        if pids.is_null() {
+            finish_scan(s, |sc| sc.scan_with(files, flags).map(|_| ()))
+        } else {
+            // SAFETY: non-null; the caller promises `n` readable i32 values.
+            let pids = unsafe { std::slice::from_raw_parts(pids, n) };
+            finish_scan(s, |sc| sc.scan_pids(pids, files, flags).map(|_| ()))
+        }
+    })
+}
+
+/// Lists the pids of the proc root (ascending) into `out` (capacity `cap`), storing the count
+/// in `*n`. Returns `PROCURING_ERR_BUFFER_TOO_SMALL` (with the count needed in `*n`) when
+/// `cap` is too small.
+#[no_mangle]
+pub extern "C" fn procuring_list_pids(s: *mut procuring_scanner, out: *mut i32, cap: usize, n: *mut usize) -> i32 {
+    guard(|| {
+        let s = match scanner_mut(s) {
+            Ok(s) => s,
+            Err(c) => return c,
+        };
+        if n.is_null() || (out.is_null() && cap != 0) {
+            set_error("n is NULL, or out is NULL with a non-zero cap");
+            return PROCURING_ERR_INVALID_ARG;
+        }
+        let mut v = Vec::new();
+        if let Err(e) = s.scanner.list_pids(&mut v) {
+            return fail(e);
+        }
+        // SAFETY: `n` is non-null and writable.
+        unsafe { n.write(v.len()) };
+        if v.len() > cap {
+            set_error(format!("{} pids do not fit in {cap}", v.len()));
+            return PROCURING_ERR_BUFFER_TOO_SMALL;
+        }
+        if !v.is_empty() {
+            // SAFETY: `out` has room for `cap >= v.len()` i32 values; u32 pids are <= i32::MAX.
+            unsafe { std::ptr::copy_nonoverlapping(v.as_ptr().cast::<i32>(), out, v.len()) };
+        }
+        PROCURING_OK
+    })
+}
+
+/// Fills `*out` with a view of the last scan (empty before the first scan).
+#[no_mangle]
+pub extern "C" fn procuring_snapshot_get(s: *const procuring_scanner, out: *mut procuring_snapshot) -> i32 {
+    guard(|| {
+        let s = match scanner_mut(s.cast_mut()) {
+            Ok(s) => s,
+            Err(c) => return c,
+        };
+        if out.is_null() {
+            set_error("out is NULL");
+            return PROCURING_ERR_INVALID_ARG;
+        }
+        let snap = s.scanner.snapshot();
+        let v = procuring_snapshot {
+            records: snap.records().as_ptr(),
+            count: snap.records().len(),
+            arena: snap.arena().as_ptr(),
+            arena_len: snap.arena().len(),
+            stats: *snap.stats(),
+        };
+        // SAFETY: `out` is non-null and writable.
+        unsafe { out.write(v) };
+        PROCURING_OK
+    })
+}
+
+/// The engine that runs: "uring" or "sync" (static string; "" for a NULL scanner).
+#[no_mangle]
+pub extern "C" fn procuring_engine_name(s: *const procuring_scanner) -> *const c_char {
+    if s.is_null() {
+        return c"".as_ptr();
+    }
+    // SAFETY: non-null scanner from procuring_scanner_new (contract).
+    match unsafe { &*s }.scanner.engine() {
+        EngineKind::Uring => c"uring".as_ptr(),
+        EngineKind::Sync => c"sync".as_ptr(),
+        EngineKind::Auto => c"auto".as_ptr(),
+    }
+}
+
+/// Why this engine runs (the rule `auto` applied, or why io_uring was refused). Valid while
+/// the scanner lives; "" for a NULL scanner.
+#[no_mangle]
+pub extern "C" fn procuring_engine_reason(s: *const procuring_scanner) -> *const c_char {
+    if s.is_null() {
+        return c"".as_ptr();
+    }
+    // SAFETY: non-null scanner from procuring_scanner_new (contract).
+    unsafe { &*s }.engine_reason.as_ptr()
+}
+
+/// Descriptors the scanner holds open, and the cap it applies (either pointer may be NULL).
+#[no_mangle]
+pub extern "C" fn procuring_held_fds(s: *const procuring_scanner, held: *mut u32, cap: *mut u32) -> i32 {
+    guard(|| {
+        let s = match scanner_mut(s.cast_mut()) {
+            Ok(s) => s,
+            Err(c) => return c,
+        };
+        if !held.is_null() {
+            // SAFETY: non-null and writable per the contract.
+            unsafe { held.write(s.scanner.held_fds()) };
+        }
+        if !cap.is_null() {
+            // SAFETY: non-null and writable per the contract.
+            unsafe { cap.write(s.scanner.held_fd_cap()) };
+        }
+        PROCURING_OK
+    })
+}
+
+/// Name of a file index (`PROCURING_FILE_*`): "stat", "status", ...; "" when out of range.
+#[no_mangle]
+pub extern "C" fn procuring_file_name(file: u32) -> *const c_char {
+    const NAMES: [&CStr; 8] = [c"stat", c"status", c"io", c"comm", c"cmdline", c"exe", c"cgroup", c"environ"];
+    NAMES.get(file as usize).map_or(c"".as_ptr(), |n| n.as_ptr())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_match_files() {
+        for f in crate::ProcFile::ALL {
+            // SAFETY: static NUL-terminated strings.
+            let n = unsafe { CStr::from_ptr(procuring_file_name(f as u32)) };
+            assert_eq!(n.to_bytes(), f.name().as_bytes());
+        }
+    }
+
+    #[test]
+    fn null_handles_are_errors() {
+        assert_eq!(procuring_scan(std::ptr::null_mut()), PROCURING_ERR_INVALID_ARG);
+        // SAFETY: procuring_last_error never returns NULL.
+        let msg = unsafe { CStr::from_ptr(procuring_last_error()) };
+        assert_eq!(msg.to_str().unwrap(), "scanner is NULL");
+        procuring_scanner_free(std::ptr::null_mut());
+    }
+
+    #[test]
+    fn bad_struct_size() {
+        let mut o = std::mem::MaybeUninit::<procuring_options>::uninit();
+        assert_eq!(procuring_options_init(o.as_mut_ptr()), 0);
+        // SAFETY: initialised just above.
+        let mut o = unsafe { o.assume_init() };
+        o.struct_size = 4;
+        let mut out = std::ptr::null_mut();
+        assert_eq!(procuring_scanner_new(&o, &mut out), PROCURING_ERR_INVALID_ARG);
+        assert!(out.is_null());
+    }
+}
