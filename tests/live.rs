@@ -1,0 +1,194 @@
+//! The scanner on the real /proc with children this test spawns: hostile comm, hostile and
+//! long argv, a zombie; both engines must return the same records.
+
+use std::os::unix::fs::symlink;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use procuring::{EngineKind, FileSet, Options, ProcFile, ProcRecord, Scanner, Snapshot};
+
+struct Kids(Vec<Child>);
+impl Drop for Kids {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn sleeper_named(dir: &std::path::Path, name: &str) -> Child {
+    let link = dir.join(name);
+    let _ = std::fs::remove_file(&link);
+    symlink("/bin/sleep", &link).unwrap();
+    Command::new(&link).arg("600").stdout(Stdio::null()).spawn().unwrap()
+}
+
+fn scanner(engine: EngineKind) -> Scanner {
+    Scanner::new(Options { engine, files: FileSet::ALL, ..Default::default() }).unwrap()
+}
+
+fn wait_for(mut ok: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !ok() {
+        assert!(t.elapsed() < Duration::from_secs(10), "timed out waiting for children");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// The record of `pid` after the child has exec'd (its comm no longer the test's).
+fn record_of(s: &mut Scanner, pid: u32, comm: &[u8]) -> (ProcRecord, Vec<u8>) {
+    let mut out = None;
+    wait_for(|| {
+        let snap = s.scan().unwrap();
+        match snap.get(pid as i32) {
+            Some(r) if snap.comm(r) == comm => {
+                out = Some((*r, snap.comm(r).to_vec()));
+                true
+            }
+            _ => false,
+        }
+    });
+    out.unwrap()
+}
+
+#[test]
+fn hostile_comm_argv_and_zombie_on_both_engines() {
+    let dir = std::env::temp_dir().join(format!("procuring-live-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let long = "x".repeat(10 * 1024);
+    let mut kids = Kids(vec![
+        sleeper_named(&dir, "a b) (c"),
+        sleeper_named(&dir, "nl\nx) y"),
+        Command::new("/bin/sh")
+            .args(["-c", "sleep 600", "argv0", "arg with spaces", "line\nbreak", &long])
+            .spawn()
+            .unwrap(),
+        Command::new("/bin/sh").args(["-c", "exit 0"]).spawn().unwrap(), // becomes a zombie
+    ]);
+    let pids: Vec<u32> = kids.0.iter().map(|c| c.id()).collect();
+
+    for engine in [EngineKind::Sync, EngineKind::Uring] {
+        let mut s = scanner(engine);
+        assert_eq!(s.engine(), engine);
+        let (r, _) = record_of(&mut s, pids[0], b"a b) (c");
+        let snap = s.snapshot();
+        assert_eq!(snap.bytes(r.stat.comm), b"a b) (c");
+        assert_eq!(r.stat.ppid, std::process::id() as i64);
+        assert!(r.has(ProcFile::Exe) && snap.bytes(r.exe).ends_with(b"sleep"), "{engine:?}");
+
+        let (r, _) = record_of(&mut s, pids[1], b"nl\nx) y");
+        assert_eq!(s.snapshot().bytes(r.stat.comm), b"nl\nx) y");
+        assert_eq!(s.snapshot().bytes(r.status.name), b"nl\\nx) y", "status escapes the newline");
+
+        let (r, _) = record_of(&mut s, pids[2], b"sh");
+        let args: Vec<Vec<u8>> = s.snapshot().cmdline_args(&r).map(<[u8]>::to_vec).collect();
+        let want: Vec<&[u8]> = vec![b"/bin/sh", b"-c", b"sleep 600", b"argv0", b"arg with spaces", b"line\nbreak", long.as_bytes()];
+        assert_eq!(args, want, "{engine:?}: 10 KiB argv read in full");
+
+        wait_for(|| s.scan().unwrap().get(pids[3] as i32).is_some_and(|r| r.state == b'Z'));
+        let snap = s.scan().unwrap();
+        let z = snap.get(pids[3] as i32).unwrap();
+        assert_eq!(z.state, b'Z');
+        assert!(z.has(ProcFile::Stat) && z.has(ProcFile::Status));
+        assert_eq!(snap.cmdline_args(z).count(), 0, "a zombie has no cmdline");
+        assert!(z.has(ProcFile::Exe) && z.exe.len == 0, "a zombie has no exe: empty, as procfs");
+    }
+    // Kernel threads: no cmdline, no exe, but stat and status.
+    let mut s = scanner(EngineKind::Sync);
+    let snap = s.scan().unwrap();
+    let kthreadd = snap.get(2).expect("kthreadd");
+    assert_eq!(snap.comm(kthreadd), b"kthreadd");
+    assert_eq!((kthreadd.cmdline.len, kthreadd.exe.len), (0, 0));
+    kids.0.iter_mut().for_each(|c| drop(c.kill()));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Numeric fields and texts of one record, arena offsets aside.
+fn comparable(snap: &Snapshot, r: &ProcRecord) -> (ProcRecord, Vec<Vec<u8>>) {
+    let mut n = *r;
+    let texts = [r.stat.comm, r.status.name, r.status.nspids, r.status.cpus_allowed_list, r.comm, r.cmdline, r.exe, r.cgroup, r.environ]
+        .iter()
+        .map(|s| snap.bytes(*s).to_vec())
+        .collect();
+    for s in [&mut n.stat.comm, &mut n.status.name, &mut n.status.nspids, &mut n.status.cpus_allowed_list, &mut n.comm, &mut n.cmdline, &mut n.exe, &mut n.cgroup, &mut n.environ] {
+        *s = Default::default();
+    }
+    n.cached_mask = 0;
+    (n, texts)
+}
+
+#[test]
+fn engines_return_identical_records() {
+    let mut kids = Kids((0..20).map(|_| Command::new("/bin/sleep").arg("600").spawn().unwrap()).collect());
+    let pids: Vec<i32> = kids.0.iter().map(|c| c.id() as i32).collect();
+    let mut a = scanner(EngineKind::Sync);
+    let mut b = scanner(EngineKind::Uring);
+    wait_for(|| {
+        let snap = a.scan().unwrap();
+        pids.iter().all(|&p| snap.get(p).is_some_and(|r| snap.comm(r) == b"sleep"))
+    });
+    for round in 0..3 {
+        // Idle children: every field, counters included, must match across engines.
+        let sa = a.scan_pids(&pids, FileSet::ALL, Default::default()).unwrap();
+        let ra: Vec<_> = sa.records().iter().map(|r| comparable(sa, r)).collect();
+        let sb = b.scan_pids(&pids, FileSet::ALL, Default::default()).unwrap();
+        let rb: Vec<_> = sb.records().iter().map(|r| comparable(sb, r)).collect();
+        assert_eq!(ra.len(), pids.len());
+        assert_eq!(ra, rb, "round {round}");
+        if round > 0 {
+            assert_eq!(sb.stats().opened, 0, "steady state: held fds and cached identity only");
+        }
+    }
+    kids.0.iter_mut().for_each(|c| drop(c.kill()));
+}
+
+#[test]
+fn processes_that_exit_are_dropped_and_their_fds_released() {
+    let mut kids = Kids((0..10).map(|_| Command::new("/bin/sleep").arg("600").spawn().unwrap()).collect());
+    let pids: Vec<i32> = kids.0.iter().map(|c| c.id() as i32).collect();
+    for engine in [EngineKind::Sync, EngineKind::Uring] {
+        let mut s = scanner(engine);
+        let files = FileSet::STAT.with(ProcFile::Status);
+        s.scan_pids(&pids, files, Default::default()).unwrap();
+        assert_eq!(s.held_fds(), 20);
+        let snap = s.scan_pids(&pids[..4], files, Default::default()).unwrap();
+        assert_eq!(snap.records().len(), 4);
+        assert_eq!(s.held_fds(), 8, "{engine:?}: pids no longer listed release their fds");
+    }
+    // A pid whose process is gone: skipped and counted, fds released.
+    let mut s = scanner(EngineKind::Sync);
+    s.scan_pids(&pids, FileSet::STAT, Default::default()).unwrap();
+    kids.0[0].kill().unwrap();
+    kids.0[0].wait().unwrap();
+    let snap = s.scan_pids(&pids, FileSet::STAT, Default::default()).unwrap();
+    assert_eq!(snap.records().len(), 9);
+    assert!(snap.get(pids[0]).is_none());
+    assert_eq!((snap.stats().vanished, snap.stats().reused), (1, 0));
+    assert_eq!(s.held_fds(), 9);
+}
+
+#[test]
+fn identity_is_cached_and_refreshable() {
+    let mut kids = Kids(vec![Command::new("/bin/sleep").arg("600").spawn().unwrap()]);
+    let pid = kids.0[0].id() as i32;
+    let mut s = scanner(EngineKind::Sync);
+    wait_for(|| {
+        let snap = s.scan_pids(&[pid], FileSet::ALL, procuring::ScanFlags::REFRESH_IDENTITY).unwrap();
+        snap.get(pid).is_some_and(|r| snap.comm(r) == b"sleep")
+    });
+    let snap = s.scan_pids(&[pid], FileSet::ALL, Default::default()).unwrap();
+    assert_eq!(snap.records()[0].cached_mask, FileSet::IDENTITY.0);
+    let snap = s.scan_pids(&[pid], FileSet::ALL, procuring::ScanFlags::REFRESH_IDENTITY).unwrap();
+    assert_eq!(snap.records()[0].cached_mask, 0);
+    assert_eq!(snap.comm(&snap.records()[0]), b"sleep");
+    kids.0[0].kill().unwrap();
+}
+
+#[test]
+fn forced_uring_or_auto_report_their_engine() {
+    let s = Scanner::new(Options { engine: EngineKind::Auto, ..Default::default() }).unwrap();
+    assert!(matches!(s.engine(), EngineKind::Sync | EngineKind::Uring));
+    assert!(!s.engine_reason().is_empty());
+    assert!(s.is_procfs());
+}
