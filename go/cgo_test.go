@@ -1,0 +1,372 @@
+//go:build cgo
+
+package procuring
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestBatching: one library scan per file and listing, shared by every Proc of the
+// listing; files asked before are read by the first batch of later listings.
+func TestBatching(t *testing.T) {
+	startKids(t)
+	for _, engine := range engines() {
+		t.Run(engine, func(t *testing.T) {
+			fs := mustFS(t, "/proc", engine)
+			ps, err := fs.AllProcs()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := fs.ScanCount(); n != 0 {
+				t.Fatalf("AllProcs scanned %d times", n)
+			}
+			for _, p := range ps {
+				p.Stat()
+			}
+			if n := fs.ScanCount(); n != 1 {
+				t.Fatalf("Stat of %d procs: %d scans, want 1", len(ps), n)
+			}
+			for _, p := range ps {
+				p.Comm()
+				p.Stat()
+				p.Executable()
+			}
+			if n := fs.ScanCount(); n != 3 {
+				t.Fatalf("Comm+Executable: %d scans, want 3", n)
+			}
+			ps2, _ := fs.AllProcs()
+			for _, p := range ps2 {
+				p.Stat()
+				p.Comm()
+				p.Executable()
+			}
+			if n := fs.ScanCount(); n != 4 {
+				t.Fatalf("second listing: %d scans, want 4 (sticky comm, exe)", n)
+			}
+			// Values are as of the batch: a second call does not read again.
+			self := indexOf(ps2, os.Getpid())
+			a, _ := ps2[self].Stat()
+			busy(20 * time.Millisecond)
+			b, _ := ps2[self].Stat()
+			if a != b || fs.ScanCount() != 4 {
+				t.Fatalf("Stat of a listed Proc changed within its batch")
+			}
+			// Procs.Refresh: the next call reads again.
+			ps2.Refresh()
+			c, _ := ps2[self].Stat()
+			if fs.ScanCount() != 5 || c.UTime+c.STime < a.UTime+a.STime {
+				t.Fatalf("after Refresh: %d scans", fs.ScanCount())
+			}
+			// Proc.Refresh: that Proc reads on every call from now on.
+			p := ps2[self]
+			p.Refresh()
+			p.Stat()
+			p.Stat()
+			if fs.ScanCount() != 7 {
+				t.Fatalf("refreshed Proc: %d scans, want 7", fs.ScanCount())
+			}
+			// Single Procs read on every call.
+			sp, _ := fs.Self()
+			sp.Comm()
+			sp.Comm()
+			if fs.ScanCount() != 9 {
+				t.Fatalf("single Proc: %d scans, want 9", fs.ScanCount())
+			}
+		})
+	}
+}
+
+func indexOf(ps Procs, pid int) int {
+	for i, p := range ps {
+		if p.PID == pid {
+			return i
+		}
+	}
+	return -1
+}
+
+func busy(d time.Duration) {
+	end := time.Now().Add(d)
+	for time.Now().Before(end) {
+	}
+}
+
+// TestPrefetch: Options.Prefetch makes the first batch read those files.
+func TestPrefetch(t *testing.T) {
+	fs, err := NewFSWithOptions("/proc", Options{Engine: EngineSync, Prefetch: []File{FileComm, FileCmdline}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fs.Close()
+	ps, _ := fs.AllProcs()
+	for _, p := range ps {
+		p.Stat()
+		p.Comm()
+		p.CmdLine()
+	}
+	if n := fs.ScanCount(); n != 1 {
+		t.Fatalf("%d scans, want 1", n)
+	}
+}
+
+// TestSteadyStateAllocs: once the identity texts are known, a listing plus Stat, Comm and
+// Executable of every process allocates a constant number of times, not per process.
+func TestSteadyStateAllocs(t *testing.T) {
+	startKids(t)
+	fs := mustFS(t, "/proc", EngineSync)
+	scan := func() {
+		ps, err := fs.AllProcs()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range ps {
+			st, _ := p.Stat()
+			_ = st.CPUTime()
+			p.Comm()
+			p.Executable()
+		}
+	}
+	scan()
+	scan()
+	ps, _ := fs.AllProcs()
+	allocs := testing.AllocsPerRun(20, scan)
+	t.Logf("%d processes: %.1f allocs per listing", len(ps), allocs)
+	if allocs > 40 {
+		t.Errorf("Stat+Comm+Executable of %d processes: %.1f allocs, want a constant", len(ps), allocs)
+	}
+}
+
+// TestEngineSelection: PROCURING_ENGINE picks the engine; an unknown one is an error.
+func TestEngineSelection(t *testing.T) {
+	for env, want := range map[string]string{"uring": EngineURing, "sync": EngineSync, "procfs": EngineProcfs, "": EngineSync, "auto": EngineSync} {
+		t.Setenv(EnvEngine, env)
+		fs, err := NewFS("/proc")
+		if err != nil {
+			t.Fatalf("%q: %v", env, err)
+		}
+		name, reason := fs.Engine()
+		if name != want || reason == "" {
+			t.Errorf("PROCURING_ENGINE=%q: engine %q (%s), want %q", env, name, reason, want)
+		}
+		fs.Close()
+	}
+	t.Setenv(EnvEngine, "turbo")
+	if _, err := NewFS("/proc"); err == nil || !strings.Contains(err.Error(), "turbo") {
+		t.Errorf("unknown engine: %v", err)
+	}
+	// A directory the library cannot scan: NewFS fails like procfs for a missing mount
+	// point, and a forced engine reports the library's error.
+	t.Setenv(EnvEngine, "")
+	if _, err := NewFS("/nonexistent"); !os.IsNotExist(errors.Unwrap(err)) && err == nil {
+		t.Errorf("missing mount point: %v", err)
+	}
+}
+
+// TestForcedURingRefused runs TestNoURingChild in a process where io_uring_setup fails
+// (seccomp): a forced uring must make NewFS fail with the cause, auto must use sync.
+func TestForcedURingRefused(t *testing.T) {
+	if os.Getenv("PROCURING_TEST_CHILD") != "" {
+		t.Skip("in the child")
+	}
+	if runtime.GOARCH != "amd64" && runtime.GOARCH != "arm64" {
+		t.Skip("seccomp filter written for amd64/arm64")
+	}
+	c := exec.Command(os.Args[0], "-test.run=^TestNoURingChild$", "-test.v", "-test.count=1")
+	c.Env = append(os.Environ(), "PROCURING_TEST_CHILD=no-uring")
+	out, err := c.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "--- PASS: TestNoURingChild") {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	t.Logf("%s", out)
+}
+
+func TestNoURingChild(t *testing.T) {
+	if os.Getenv("PROCURING_TEST_CHILD") != "no-uring" {
+		t.Skip("run by TestForcedURingRefused")
+	}
+	_, err := NewFSWithOptions("/proc", Options{Engine: EngineURing})
+	var le *LibraryError
+	if !errors.As(err, &le) || le.Code != -3 || !strings.Contains(err.Error(), "uring") {
+		t.Fatalf("forced uring without io_uring: %v", err)
+	}
+	t.Logf("forced uring: %v", err)
+	t.Setenv(EnvEngine, "uring")
+	if _, err := NewFS("/proc"); err == nil || !strings.Contains(err.Error(), EnvEngine) {
+		t.Fatalf("PROCURING_ENGINE=uring without io_uring: %v", err)
+	}
+	t.Setenv(EnvEngine, "")
+	fs, err := NewFS("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	name, reason := fs.Engine()
+	if name != EngineSync {
+		t.Fatalf("auto without io_uring: %s (%s)", name, reason)
+	}
+	ps, err := fs.AllProcs()
+	if err != nil || len(ps) == 0 {
+		t.Fatal(err)
+	}
+	if _, err := ps[0].Stat(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestClose: calls after Close fail with ErrClosed; Close twice is fine.
+func TestClose(t *testing.T) {
+	fs := mustFS(t, "/proc", EngineSync)
+	ps, _ := fs.AllProcs()
+	self, _ := fs.Self()
+	fs.Close()
+	fs.Close()
+	if _, err := ps[0].Stat(); !errors.Is(err, ErrClosed) {
+		t.Errorf("Stat after Close: %v", err)
+	}
+	if _, err := self.Comm(); !errors.Is(err, ErrClosed) {
+		t.Errorf("Comm after Close: %v", err)
+	}
+	if _, err := fs.AllProcs(); !errors.Is(err, ErrClosed) {
+		t.Errorf("AllProcs after Close: %v", err)
+	}
+}
+
+func fdCount(t *testing.T) int {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
+
+func rssKiB(t *testing.T) int {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			n, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+			return n
+		}
+	}
+	return 0
+}
+
+// TestLeaks creates, scans and frees scanners many times and checks that descriptors and
+// RSS do not grow: with Close, and with the garbage collector's cleanup (one FS alive at a
+// time for RSS; many at once only for descriptors, since the C allocator keeps the peak).
+func TestLeaks(t *testing.T) {
+	round := func(i int, closeIt bool) {
+		engine := EngineSync
+		if i%2 == 1 {
+			engine = EngineURing
+		}
+		fs, err := NewFSWithOptions("/proc", Options{Engine: engine})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps, err := fs.AllProcs()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range ps {
+			p.Stat()
+			p.NewStatus()
+			p.IO()
+			p.Comm()
+			p.CmdLine()
+		}
+		self, _ := fs.Self()
+		self.Stat()
+		if _, err := fs.Scan(FileStatus, FileEnviron); err != nil {
+			t.Fatal(err)
+		}
+		if closeIt {
+			fs.Close()
+		}
+	}
+	settle := func() {
+		for range 3 {
+			runtime.GC()
+			time.Sleep(10 * time.Millisecond)
+		}
+		debug.FreeOSMemory()
+	}
+	for i := range 20 { // warm up
+		round(i, true)
+	}
+	settle()
+	fd0, rss0 := fdCount(t), rssKiB(t)
+	for i := range 300 {
+		round(i, true)
+	}
+	settle()
+	fd1, rss1 := fdCount(t), rssKiB(t)
+	for i := range 200 {
+		round(i, false)
+		runtime.GC() // the FS of this round is unreachable: its cleanup frees the scanners
+		time.Sleep(time.Millisecond)
+	}
+	settle()
+	fd2, rss2 := fdCount(t), rssKiB(t)
+	for i := range 100 {
+		round(i, false)
+	}
+	settle()
+	fd3, rss3 := fdCount(t), rssKiB(t)
+	t.Logf("fds %d -> %d (Close) -> %d (cleanup) -> %d (100 left to cleanup at once); RSS %d -> %d -> %d -> %d KiB",
+		fd0, fd1, fd2, fd3, rss0, rss1, rss2, rss3)
+	if fd1 > fd0+2 || fd2 > fd0+2 || fd3 > fd0+2 {
+		t.Errorf("descriptors grew: %d -> %d -> %d -> %d", fd0, fd1, fd2, fd3)
+	}
+	if rss1 > rss0+8<<10 || rss2 > rss0+16<<10 {
+		t.Errorf("RSS grew: %d -> %d -> %d KiB", rss0, rss1, rss2)
+	}
+}
+
+// TestConcurrent uses one FS and its listings from many goroutines (run with -race).
+func TestConcurrent(t *testing.T) {
+	fs := mustFS(t, "/proc", EngineSync)
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 20 {
+				ps, err := fs.AllProcs()
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				for i, p := range ps {
+					switch (i + g) % 4 {
+					case 0:
+						p.Stat()
+					case 1:
+						p.Comm()
+					case 2:
+						p.NewStatus()
+					default:
+						p.CmdLine()
+					}
+				}
+				if g == 0 {
+					ps.Refresh()
+				}
+				if self, err := fs.Self(); err == nil {
+					self.Stat()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}

@@ -1,0 +1,381 @@
+package procuring
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/prometheus/procfs"
+)
+
+// DefaultMountPoint is the usual mount point of the proc filesystem.
+const DefaultMountPoint = procfs.DefaultMountPoint
+
+// Types of procfs reused as they are (plain values, no hidden state).
+type (
+	// ProcStatus is procfs's ProcStatus (/proc/<pid>/status).
+	ProcStatus = procfs.ProcStatus
+	// ProcIO is procfs's ProcIO (/proc/<pid>/io).
+	ProcIO = procfs.ProcIO
+	// Cgroup is procfs's Cgroup (one line of /proc/<pid>/cgroup).
+	Cgroup = procfs.Cgroup
+)
+
+// Errors of procfs, the same values (errors.Is works across both packages).
+var (
+	ErrFileParse  = procfs.ErrFileParse
+	ErrFileRead   = procfs.ErrFileRead
+	ErrMountPoint = procfs.ErrMountPoint
+)
+
+// LibraryError is a failure of libprocuring itself (not of one process's file).
+type LibraryError struct {
+	// Op is the library call: "scanner_new", "scan_files", "list_pids" or "abi_version".
+	Op string
+	// Code is the PROCURING_ERR_* value.
+	Code int
+	// Msg is the library's message.
+	Msg string
+}
+
+func (e *LibraryError) Error() string {
+	return "procuring: " + e.Op + ": " + e.Msg
+}
+
+// ErrClosed is returned by calls on an FS after Close.
+var ErrClosed = errors.New("procuring: FS is closed")
+
+// EnvEngine is the environment variable that forces an engine: auto, uring, sync or procfs.
+const EnvEngine = "PROCURING_ENGINE"
+
+// Engine names reported by FS.Engine and accepted by Options.Engine.
+const (
+	EngineAuto   = "auto"
+	EngineURing  = "uring"
+	EngineSync   = "sync"
+	EngineProcfs = "procfs"
+)
+
+// Options of NewFSWithOptions.
+type Options struct {
+	// Engine: "" (the PROCURING_ENGINE environment variable, else auto), "auto", "uring",
+	// "sync" or "procfs". Anything but auto and "" fails NewFS when that engine cannot run.
+	Engine string
+	// Prefetch: files that the first batch of every listing reads in addition to what is
+	// asked (the sticky set learned from calls starts with these).
+	Prefetch []File
+}
+
+// FS is a proc filesystem mount (or a directory laid out like one).
+//
+// An FS made by NewFS holds library scanners (and, with the uring or sync engines, open
+// descriptors of the processes it read); Close releases them, and so does the garbage
+// collector once the FS and every Proc made from it are unreachable.
+type FS struct {
+	pfs procfs.FS
+	st  *fsState
+}
+
+// fsState is shared by the copies of an FS and by its listings.
+type fsState struct {
+	root   string
+	pfs    procfs.FS
+	engine string
+	reason string
+	be     backend // nil: the procfs engine
+	sticky atomic.Uint32
+	// scans counts library scans (for tests and ScanCount).
+	scans atomic.Int64
+	// pl is the listing every Proc of the procfs engine points to (it carries the FS).
+	pl *listing
+}
+
+// backend is the library side of an FS (implemented with cgo; absent without it).
+type backend interface {
+	// listPids lists the pids of the proc root, ascending.
+	listPids() ([]int32, error)
+	// scanList reads files (stat always) of pids with the listing scanner.
+	scanList(files, flags uint32, pids []int32) (*batch, error)
+	// scanAll lists every process and reads files with the listing scanner.
+	scanAll(files, flags uint32) (*batch, error)
+	// scanOne reads files of one pid with the single-process scanner.
+	scanOne(files, flags uint32, pid int32) (*batch, error)
+	close()
+}
+
+// NewDefaultFS returns an FS for /proc.
+func NewDefaultFS() (FS, error) {
+	return NewFS(DefaultMountPoint)
+}
+
+// NewFS returns an FS for the proc filesystem at mountPoint, with the engine named by
+// PROCURING_ENGINE (auto when unset).
+func NewFS(mountPoint string) (FS, error) {
+	return NewFSWithOptions(mountPoint, Options{})
+}
+
+// NewFSWithOptions returns an FS for mountPoint with the given options.
+func NewFSWithOptions(mountPoint string, opts Options) (FS, error) {
+	pfs, err := procfs.NewFS(mountPoint)
+	if err != nil {
+		return FS{}, err
+	}
+	engine := opts.Engine
+	from := "Options.Engine"
+	if engine == "" {
+		engine, from = os.Getenv(EnvEngine), EnvEngine
+	}
+	engine = strings.ToLower(strings.TrimSpace(engine))
+	st := &fsState{root: mountPoint, pfs: pfs}
+	st.pl = &listing{fs: st}
+	for _, f := range opts.Prefetch {
+		if f >= numFiles {
+			return FS{}, fmt.Errorf("procuring: unknown file %d in Options.Prefetch", f)
+		}
+		st.sticky.Or(1 << f)
+	}
+	switch engine {
+	case "", EngineAuto:
+		be, name, reason, err := newBackend(mountPoint, EngineAuto)
+		if err != nil {
+			st.engine, st.reason = EngineProcfs, err.Error()
+		} else {
+			st.be, st.engine, st.reason = be, name, reason
+		}
+	case EngineURing, EngineSync:
+		be, name, reason, err := newBackend(mountPoint, engine)
+		if err != nil {
+			return FS{}, fmt.Errorf("procuring: engine %q (from %s) cannot run: %w", engine, from, err)
+		}
+		st.be, st.engine, st.reason = be, name, reason
+	case EngineProcfs:
+		st.engine, st.reason = EngineProcfs, engine+" requested by "+from
+	default:
+		return FS{}, fmt.Errorf("procuring: unknown engine %q in %s (want auto, uring, sync or procfs)", engine, from)
+	}
+	return FS{pfs: pfs, st: st}, nil
+}
+
+// Engine returns the engine this FS reads with ("uring", "sync" or "procfs") and why.
+func (fs FS) Engine() (name, reason string) {
+	if fs.st == nil {
+		return EngineProcfs, "zero FS"
+	}
+	return fs.st.engine, fs.st.reason
+}
+
+// Close releases the library scanners of fs and the descriptors they hold. Calls on fs or
+// its Procs after Close fail with ErrClosed (the procfs engine keeps working).
+func (fs FS) Close() error {
+	if fs.st != nil && fs.st.be != nil {
+		fs.st.be.close()
+	}
+	return nil
+}
+
+// ScanCount returns how many library scans fs has made (0 with the procfs engine): one
+// per batch of a listing, per call of a Proc not from a listing, and per Scan.
+func (fs FS) ScanCount() int64 {
+	if fs.st == nil {
+		return 0
+	}
+	return fs.st.scans.Load()
+}
+
+// Procfs returns the procfs.FS of the same mount point.
+func (fs FS) Procfs() procfs.FS {
+	return fs.pfs
+}
+
+// defaultFS is the FS of the package-level functions, made on first use (with the engine
+// PROCURING_ENGINE names at that time; its error, if any, is returned by every call).
+var defaultFS = sync.OnceValues(NewDefaultFS)
+
+// AllProcs returns every process of /proc (see FS.AllProcs). The package-level functions
+// share one FS, so successive listings profit from each other.
+func AllProcs() (Procs, error) {
+	fs, err := defaultFS()
+	if err != nil {
+		return Procs{}, err
+	}
+	return fs.AllProcs()
+}
+
+// Self returns the process calling it.
+func Self() (Proc, error) {
+	fs, err := defaultFS()
+	if err != nil {
+		return Proc{}, err
+	}
+	return fs.Self()
+}
+
+// NewProc returns the process pid of /proc.
+func NewProc(pid int) (Proc, error) {
+	fs, err := defaultFS()
+	if err != nil {
+		return Proc{}, err
+	}
+	return fs.Proc(pid)
+}
+
+// AllProcs lists the processes of fs (one directory pass, no file read), in ascending
+// pid order. The Procs share one listing: the first call of a method on any of them reads
+// that file for all of them in one batch.
+func (fs FS) AllProcs() (Procs, error) {
+	st := fs.st
+	if st == nil || st.be == nil {
+		pp, err := fs.pfs.AllProcs()
+		if err != nil {
+			return Procs{}, err
+		}
+		l := (*listing)(nil)
+		if st != nil {
+			l = st.pl
+		}
+		ps := make(Procs, len(pp))
+		for i, p := range pp {
+			ps[i] = Proc{PID: p.PID, l: l}
+		}
+		sort.Sort(ps)
+		return ps, nil
+	}
+	pids, err := st.be.listPids()
+	if err != nil {
+		return Procs{}, err
+	}
+	l := &listing{fs: st, pids: pids}
+	ps := make(Procs, len(pids))
+	for i, pid := range pids {
+		ps[i] = Proc{PID: int(pid), l: l, i: int32(i)}
+	}
+	return ps, nil
+}
+
+// Proc returns the process pid, or an error if /proc/<pid> does not exist. It is not part
+// of a listing: each of its calls reads the file again.
+func (fs FS) Proc(pid int) (Proc, error) {
+	if _, err := fs.pfs.Proc(pid); err != nil {
+		return Proc{}, err
+	}
+	return fs.single(pid), nil
+}
+
+// NewProc returns the process pid.
+//
+// Deprecated: use fs.Proc, as in procfs.
+func (fs FS) NewProc(pid int) (Proc, error) {
+	return fs.Proc(pid)
+}
+
+// Self returns the process calling it (through the self link of fs).
+func (fs FS) Self() (Proc, error) {
+	p, err := fs.pfs.Self()
+	if err != nil {
+		return Proc{}, err
+	}
+	return fs.single(p.PID), nil
+}
+
+func (fs FS) single(pid int) Proc {
+	st := fs.st
+	if st == nil || st.be == nil {
+		var l *listing
+		if st != nil {
+			l = st.pl
+		}
+		return Proc{PID: pid, l: l}
+	}
+	return Proc{PID: pid, l: &listing{fs: st, single: true}}
+}
+
+// Scan reads files (stat always) of every process in one batch and returns one Record per
+// process, ascending by pid. Processes that exit during the scan are left out.
+func (fs FS) Scan(files ...File) ([]Record, error) {
+	mask := uint32(1 << FileStat)
+	for _, f := range files {
+		if f >= numFiles {
+			return nil, fmt.Errorf("procuring: unknown file %d", f)
+		}
+		mask |= 1 << f
+	}
+	st := fs.st
+	if st == nil || st.be == nil {
+		return fs.scanProcfs(mask)
+	}
+	b, err := st.be.scanAll(mask, 0)
+	if err != nil {
+		return nil, err
+	}
+	st.scans.Add(1)
+	out := make([]Record, len(b.heads))
+	for i := range out {
+		b.record(i, mask, st.root, fs.pfs, &out[i])
+	}
+	return out, nil
+}
+
+func (fs FS) scanProcfs(mask uint32) ([]Record, error) {
+	ps, err := fs.AllProcs()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Record, 0, len(ps))
+	for _, p := range ps {
+		var r Record
+		r.PID = p.PID
+		var err error
+		if r.Stat, err = p.Stat(); err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+			r.Errs[FileStat] = err
+		}
+		for f := FileStatus; f < numFiles; f++ {
+			if mask&(1<<f) == 0 {
+				continue
+			}
+			switch f {
+			case FileStatus:
+				v, e := p.NewStatus()
+				err = e
+				if e == nil {
+					r.Status = v
+				}
+			case FileIO:
+				v, e := p.IO()
+				err = e
+				if e == nil {
+					r.IO = v
+				}
+			case FileComm:
+				r.Comm, err = p.Comm()
+			case FileCmdline:
+				r.CmdLine, err = p.CmdLine()
+			case FileExe:
+				r.Executable, err = p.Executable()
+			case FileCgroup:
+				r.Cgroups, err = p.Cgroups()
+			case FileEnviron:
+				v, e := p.Environ()
+				err = e
+				if e == nil {
+					r.Environ = v
+				}
+			}
+			r.Errs[f] = err
+		}
+		r.read = mask
+		for f := range numFiles {
+			if r.Errs[f] != nil {
+				r.read &^= 1 << f
+			}
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}

@@ -1,0 +1,527 @@
+//go:build cgo
+
+package procuring
+
+/*
+#cgo CFLAGS: -I${SRCDIR}/../include
+#cgo LDFLAGS: -L${SRCDIR}/../target/release -Wl,-rpath,${SRCDIR}/../target/release -lprocuring
+#include <stdlib.h>
+#include <string.h>
+#include "procuring.h"
+
+// The library's error message is thread-local and a goroutine may move to another OS
+// thread between two cgo calls, so each helper copies the message (malloc'd, freed by
+// Go) in the same C call that failed.
+static char *pr_err(void) {
+	const char *m = procuring_last_error();
+	return strdup(m ? m : "");
+}
+
+static int32_t pr_new(const char *root, uint32_t engine, procuring_scanner **out,
+                      const char **name, const char **reason, char **err) {
+	procuring_options o;
+	int32_t rc = procuring_options_init(&o);
+	if (rc == 0) {
+		o.proc_root = root;
+		o.engine = engine;
+		o.files = 1u << PROCURING_FILE_STAT;
+		o.hold_fds = 1;
+		rc = procuring_scanner_new(&o, out);
+	}
+	if (rc != 0) {
+		*err = pr_err();
+		return rc;
+	}
+	*name = procuring_engine_name(*out);
+	*reason = procuring_engine_reason(*out);
+	return 0;
+}
+
+static int32_t pr_scan(procuring_scanner *s, uint32_t files, uint32_t flags, const int32_t *pids,
+                       size_t n, procuring_snapshot *snap, char **err) {
+	int32_t rc = procuring_scan_files(s, files, flags, pids, n);
+	if (rc == 0)
+		rc = procuring_snapshot_get(s, snap);
+	if (rc != 0)
+		*err = pr_err();
+	return rc;
+}
+
+static int32_t pr_list(procuring_scanner *s, int32_t *out, size_t cap, size_t *n, char **err) {
+	int32_t rc = procuring_list_pids(s, out, cap, n);
+	if (rc != 0 && rc != PROCURING_ERR_BUFFER_TOO_SMALL)
+		*err = pr_err();
+	return rc;
+}
+*/
+import "C"
+
+import (
+	"runtime"
+	"strconv"
+	"sync"
+	"unsafe"
+
+	"github.com/prometheus/procfs"
+)
+
+// cgoEnabled reports whether this build has the library.
+const cgoEnabled = true
+
+func libErr(op string, rc C.int32_t, msg *C.char) error {
+	e := &LibraryError{Op: op, Code: int(rc)}
+	if msg != nil {
+		e.Msg = C.GoString(msg)
+		C.free(unsafe.Pointer(msg))
+	}
+	if e.Msg == "" {
+		e.Msg = "error code " + strconv.Itoa(int(rc))
+	}
+	return e
+}
+
+type cScanner struct {
+	mu sync.Mutex
+	c  *C.procuring_scanner
+}
+
+func (s *cScanner) free() {
+	s.mu.Lock()
+	if s.c != nil {
+		C.procuring_scanner_free(s.c)
+		s.c = nil
+	}
+	s.mu.Unlock()
+}
+
+// handles are the C scanners of a backend; a cleanup frees them when the backend is
+// unreachable.
+type handles struct {
+	list cScanner // listings and Scan
+	one  cScanner // single processes (created on first use)
+}
+
+type cBackend struct {
+	h      *handles
+	root   string
+	engine C.uint32_t // resolved engine, for the single-process scanner
+	closed bool       // guarded by h.list.mu
+
+	// Guarded by h.list.mu: the Go copies of identity texts of the last listing scan
+	// (ascending pid), so that texts the library served from its cache are not copied
+	// again; and the pid count of the last listing.
+	cache, spare []identRef
+	pidHint      int
+}
+
+func newScanner(root string, engine C.uint32_t) (*C.procuring_scanner, string, string, error) {
+	croot := C.CString(root)
+	defer C.free(unsafe.Pointer(croot))
+	var s *C.procuring_scanner
+	var name, reason *C.char
+	var msg *C.char
+	if rc := C.pr_new(croot, engine, &s, &name, &reason, &msg); rc != 0 {
+		return nil, "", "", libErr("scanner_new", rc, msg)
+	}
+	return s, C.GoString(name), C.GoString(reason), nil
+}
+
+func newBackend(root, engine string) (backend, string, string, error) {
+	if v := C.procuring_abi_version(); v != C.PROCURING_ABI_VERSION {
+		return nil, "", "", &LibraryError{Op: "abi_version", Msg: "libprocuring ABI " + strconv.Itoa(int(v)) +
+			", this package was built for " + strconv.Itoa(C.PROCURING_ABI_VERSION)}
+	}
+	var e C.uint32_t
+	switch engine {
+	case EngineURing:
+		e = C.PROCURING_ENGINE_URING
+	case EngineSync:
+		e = C.PROCURING_ENGINE_SYNC
+	default:
+		e = C.PROCURING_ENGINE_AUTO
+	}
+	s, name, reason, err := newScanner(root, e)
+	if err != nil {
+		return nil, "", "", err
+	}
+	b := &cBackend{h: &handles{}, root: root, engine: C.PROCURING_ENGINE_SYNC}
+	if name == EngineURing {
+		b.engine = C.PROCURING_ENGINE_URING
+	}
+	b.h.list.c = s
+	runtime.AddCleanup(b, func(h *handles) {
+		h.list.free()
+		h.one.free()
+	}, b.h)
+	return b, name, reason, nil
+}
+
+func (b *cBackend) close() {
+	b.h.list.mu.Lock()
+	b.closed = true
+	b.cache, b.spare = nil, nil
+	b.h.list.mu.Unlock()
+	b.h.list.free()
+	b.h.one.free()
+}
+
+func (b *cBackend) listPids() ([]int32, error) {
+	s := &b.h.list
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	defer runtime.KeepAlive(b)
+	if s.c == nil {
+		return nil, ErrClosed
+	}
+	n := b.pidHint + b.pidHint/8 + 64
+	for {
+		buf := make([]int32, n)
+		var got C.size_t
+		var msg *C.char
+		rc := C.pr_list(s.c, (*C.int32_t)(unsafe.Pointer(&buf[0])), C.size_t(n), &got, &msg)
+		switch rc {
+		case 0:
+			b.pidHint = int(got)
+			return buf[:got:got], nil
+		case C.PROCURING_ERR_BUFFER_TOO_SMALL:
+			n = int(got) + int(got)/8 + 64
+		default:
+			return nil, libErr("list_pids", rc, msg)
+		}
+	}
+}
+
+func (b *cBackend) scanList(files, flags uint32, pids []int32) (*batch, error) {
+	if len(pids) == 0 {
+		return &batch{pos: []int32{}}, nil
+	}
+	return b.scanWithCache(files, flags, pids)
+}
+
+func (b *cBackend) scanAll(files, flags uint32) (*batch, error) {
+	return b.scanWithCache(files, flags, nil)
+}
+
+func (b *cBackend) scanWithCache(files, flags uint32, pids []int32) (*batch, error) {
+	s := &b.h.list
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	defer runtime.KeepAlive(b)
+	if s.c == nil {
+		return nil, ErrClosed
+	}
+	snap, err := scan(s.c, files, flags, pids)
+	if err != nil {
+		// The library may have refreshed its cache without us seeing the texts.
+		clear(b.cache)
+		b.cache = b.cache[:0]
+		return nil, err
+	}
+	bt, cache := build(snap, files, pids, true, b.cache, b.spare[:0])
+	b.cache, b.spare = cache, b.cache
+	clear(b.spare[:cap(b.spare)]) // drop references to identities no longer cached
+	return bt, nil
+}
+
+func (b *cBackend) scanOne(files, flags uint32, pid int32) (*batch, error) {
+	s := &b.h.one
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	defer runtime.KeepAlive(b)
+	if s.c == nil {
+		b.h.list.mu.Lock()
+		closed := b.closed
+		b.h.list.mu.Unlock()
+		if closed {
+			return nil, ErrClosed
+		}
+		c, _, _, err := newScanner(b.root, b.engine)
+		if err != nil {
+			return nil, err
+		}
+		s.c = c
+	}
+	pids := [1]int32{pid}
+	snap, err := scan(s.c, files, flags, pids[:])
+	if err != nil {
+		return nil, err
+	}
+	bt, _ := build(snap, files, pids[:], false, nil, nil)
+	return bt, nil
+}
+
+func scan(s *C.procuring_scanner, files, flags uint32, pids []int32) (*C.procuring_snapshot, error) {
+	var p *C.int32_t
+	if len(pids) > 0 {
+		p = (*C.int32_t)(unsafe.Pointer(&pids[0]))
+	}
+	snap := new(C.procuring_snapshot)
+	var msg *C.char
+	if rc := C.pr_scan(s, C.uint32_t(files), C.uint32_t(flags), p, C.size_t(len(pids)), snap, &msg); rc != 0 {
+		return nil, libErr("scan_files", rc, msg)
+	}
+	return snap, nil
+}
+
+func identStr(r *C.procuring_record, f File) C.procuring_str {
+	switch f {
+	case FileComm:
+		return r.comm
+	case FileCmdline:
+		return r.cmdline
+	case FileExe:
+		return r.exe
+	case FileCgroup:
+		return r.cgroup
+	default:
+		return r.environ
+	}
+}
+
+// build copies a snapshot into Go values: one allocation per slice of the batch, one for
+// the text the batch needs, and one identity per process whose identity texts were read
+// (not served from the library's cache) this scan. With useCache, old is the identity
+// cache of the previous scan of the same scanner, and the new one is appended to next.
+func build(snap *C.procuring_snapshot, files uint32, pids []int32, useCache bool, old, next []identRef) (*batch, []identRef) {
+	n := int(snap.count)
+	var recs []C.procuring_record
+	if n > 0 {
+		recs = unsafe.Slice(snap.records, n)
+	}
+	var arena []byte
+	if snap.arena_len > 0 {
+		arena = unsafe.Slice((*byte)(unsafe.Pointer(snap.arena)), int(snap.arena_len))
+	}
+	const statBit, statusBit, ioBit = 1 << FileStat, 1 << FileStatus, 1 << FileIO
+	files |= statBit // the library always reads stat
+	idFiles := files & identityMask
+
+	bt := &batch{heads: make([]recHead, n)}
+	if files&statBit != 0 {
+		bt.stats = make([]ProcStat, n)
+	}
+	if files&statusBit != 0 {
+		bt.status = make([]statusRec, n)
+	}
+	if files&ioBit != 0 {
+		bt.ios = make([]ProcIO, n)
+	}
+	if idFiles != 0 || useCache {
+		bt.ids = make([]*identity, n)
+	}
+
+	// Pass 1: the previous identity of each process (same pid and starttime), and the
+	// length of the text to copy.
+	need := 0
+	j := 0
+	for i := range recs {
+		r := &recs[i]
+		read := uint32(r.read_mask)
+		var o *identity
+		if useCache && read&statBit != 0 {
+			for j < len(old) && old[j].pid < int32(r.pid) {
+				j++
+			}
+			if j < len(old) && old[j].pid == int32(r.pid) && old[j].id.starttime == uint64(r.stat.starttime) {
+				o = old[j].id
+			}
+		}
+		if bt.ids != nil {
+			bt.ids[i] = o
+		}
+		if read&statBit != 0 {
+			need += int(r.stat.comm.len)
+		}
+		if read&statusBit != 0 {
+			need += int(r.status.name.len + r.status.nspids.len + r.status.cpus_allowed_list.len)
+		}
+		for f := FileComm; f < numFiles; f++ {
+			bit := uint32(1) << f
+			if idFiles&bit == 0 || read&bit == 0 {
+				continue
+			}
+			if o != nil && o.have&bit != 0 && uint32(r.cached_mask)&bit != 0 {
+				continue
+			}
+			need += int(identStr(r, f).len)
+		}
+	}
+
+	buf := make([]byte, 0, need)
+	take := func(s C.procuring_str) string {
+		if s.len == 0 {
+			return ""
+		}
+		start := len(buf)
+		buf = append(buf, arena[s.off:s.off+s.len]...)
+		return unsafe.String(&buf[start], int(s.len))
+	}
+
+	// Pass 2: copy.
+	for i := range recs {
+		r := &recs[i]
+		read := uint32(r.read_mask)
+		h := &bt.heads[i]
+		h.pid = int32(r.pid)
+		h.read = read
+		h.state = byte(r.state)
+		for k := range h.errs {
+			h.errs[k] = int32(r.errors[k])
+		}
+		if read&statBit != 0 {
+			bt.stats[i] = statOf(r, take(r.stat.comm))
+		}
+		if read&statusBit != 0 {
+			c := &r.status
+			bt.status[i] = statusRec{
+				s:      statusOf(c, statusValue(take(c.name))),
+				nspids: statusValue(take(c.nspids)),
+				cpus:   statusValue(take(c.cpus_allowed_list)),
+			}
+		}
+		if read&ioBit != 0 {
+			c := &r.io
+			bt.ios[i] = ProcIO{
+				RChar: uint64(c.rchar), WChar: uint64(c.wchar), SyscR: uint64(c.syscr),
+				SyscW: uint64(c.syscw), ReadBytes: uint64(c.read_bytes),
+				WriteBytes: uint64(c.write_bytes), CancelledWriteBytes: int64(c.cancelled_write_bytes),
+			}
+		}
+		if bt.ids == nil {
+			continue
+		}
+		o := bt.ids[i]
+		id := o
+		for f := FileComm; f < numFiles; f++ {
+			bit := uint32(1) << f
+			if idFiles&bit == 0 {
+				continue
+			}
+			if read&bit != 0 && o != nil && o.have&bit != 0 && uint32(r.cached_mask)&bit != 0 {
+				continue // the library served it from its cache: our copy is the same text
+			}
+			if read&bit == 0 && (id == nil || id.have&bit == 0) {
+				continue
+			}
+			if id == o { // copy on write: o may be in use by earlier batches
+				id = new(identity)
+				if o != nil {
+					*id = *o
+				}
+				id.starttime = uint64(r.stat.starttime)
+			}
+			if read&bit != 0 {
+				id.s[f-FileComm] = take(identStr(r, f))
+				id.have |= bit
+			} else {
+				id.s[f-FileComm] = ""
+				id.have &^= bit
+			}
+		}
+		bt.ids[i] = id
+		if useCache && id != nil && read&statBit != 0 {
+			next = append(next, identRef{pid: h.pid, id: id})
+		}
+	}
+
+	if pids != nil {
+		bt.pos = make([]int32, len(pids))
+		j := 0
+		for i, pid := range pids {
+			for j < n && bt.heads[j].pid < pid {
+				j++
+			}
+			if j < n && bt.heads[j].pid == pid {
+				bt.pos[i] = int32(j)
+			} else {
+				bt.pos[i] = -1
+			}
+		}
+	}
+	return bt, next
+}
+
+func statOf(r *C.procuring_record, comm string) ProcStat {
+	c := &r.stat
+	return ProcStat{
+		PID:                 int(r.pid),
+		Comm:                comm,
+		State:               stateNames[byte(r.state)],
+		PPID:                int(c.ppid),
+		PGRP:                int(c.pgrp),
+		Session:             int(c.session),
+		TTY:                 int(c.tty),
+		TPGID:               int(c.tpgid),
+		Flags:               uint(c.flags),
+		MinFlt:              uint(c.minflt),
+		CMinFlt:             uint(c.cminflt),
+		MajFlt:              uint(c.majflt),
+		CMajFlt:             uint(c.cmajflt),
+		UTime:               uint(c.utime),
+		STime:               uint(c.stime),
+		CUTime:              int(c.cutime),
+		CSTime:              int(c.cstime),
+		Priority:            int(c.priority),
+		Nice:                int(c.nice),
+		NumThreads:          int(c.num_threads),
+		Starttime:           uint64(c.starttime),
+		VSize:               uint(c.vsize),
+		RSS:                 int(c.rss),
+		RSSLimit:            uint64(c.rsslim),
+		StartCode:           uint64(c.startcode),
+		EndCode:             uint64(c.endcode),
+		StartStack:          uint64(c.startstack),
+		Processor:           uint(c.processor),
+		RTPriority:          uint(c.rt_priority),
+		Policy:              uint(c.policy),
+		DelayAcctBlkIOTicks: uint64(c.delayacct_blkio_ticks),
+		GuestTime:           int(c.guest_time),
+		CGuestTime:          int(c.cguest_time),
+	}
+}
+
+func statusOf(c *C.procuring_status, name string) procfs.ProcStatus {
+	return procfs.ProcStatus{
+		Name:                     name,
+		TGID:                     int(c.tgid),
+		VmPeak:                   uint64(c.vm_peak),
+		VmSize:                   uint64(c.vm_size),
+		VmLck:                    uint64(c.vm_lck),
+		VmPin:                    uint64(c.vm_pin),
+		VmHWM:                    uint64(c.vm_hwm),
+		VmRSS:                    uint64(c.vm_rss),
+		RssAnon:                  uint64(c.rss_anon),
+		RssFile:                  uint64(c.rss_file),
+		RssShmem:                 uint64(c.rss_shmem),
+		VmData:                   uint64(c.vm_data),
+		VmStk:                    uint64(c.vm_stk),
+		VmExe:                    uint64(c.vm_exe),
+		VmLib:                    uint64(c.vm_lib),
+		VmPTE:                    uint64(c.vm_pte),
+		VmPMD:                    uint64(c.vm_pmd),
+		VmSwap:                   uint64(c.vm_swap),
+		HugetlbPages:             uint64(c.hugetlb_pages),
+		VoluntaryCtxtSwitches:    uint64(c.voluntary_ctxt_switches),
+		NonVoluntaryCtxtSwitches: uint64(c.nonvoluntary_ctxt_switches),
+		UIDs:                     [4]uint64{uint64(c.uids[0]), uint64(c.uids[1]), uint64(c.uids[2]), uint64(c.uids[3])},
+		GIDs:                     [4]uint64{uint64(c.gids[0]), uint64(c.gids[1]), uint64(c.gids[2]), uint64(c.gids[3])},
+		CapInh:                   uint64(c.cap_inh),
+		CapPrm:                   uint64(c.cap_prm),
+		CapEff:                   uint64(c.cap_eff),
+		CapBnd:                   uint64(c.cap_bnd),
+		CapAmb:                   uint64(c.cap_amb),
+	}
+}
+
+// compile-time checks that the File values are the library's indices.
+var _ = [1]struct{}{}[FileStat-C.PROCURING_FILE_STAT]
+var _ = [1]struct{}{}[FileStatus-C.PROCURING_FILE_STATUS]
+var _ = [1]struct{}{}[FileIO-C.PROCURING_FILE_IO]
+var _ = [1]struct{}{}[FileComm-C.PROCURING_FILE_COMM]
+var _ = [1]struct{}{}[FileCmdline-C.PROCURING_FILE_CMDLINE]
+var _ = [1]struct{}{}[FileExe-C.PROCURING_FILE_EXE]
+var _ = [1]struct{}{}[FileCgroup-C.PROCURING_FILE_CGROUP]
+var _ = [1]struct{}{}[FileEnviron-C.PROCURING_FILE_ENVIRON]
+var _ = [1]struct{}{}[numFiles-C.PROCURING_FILE_COUNT]
+var _ = [1]struct{}{}[codeParse-C.PROCURING_FILE_ERR_PARSE]
+var _ = [1]struct{}{}[scanRefreshIdentity-C.PROCURING_SCAN_REFRESH_IDENTITY]
