@@ -1,0 +1,59 @@
+# procuring: `make run` shows a ps-like table of this machine through the library;
+# `make test` runs every test (Rust, C example, Go with and without cgo).
+SHELL := /bin/bash
+CARGO ?= cargo
+GO ?= go
+LIBDIR := $(CURDIR)/target/release
+LIB := $(LIBDIR)/libprocuring.so
+CFLAGS ?= -O2 -g -Wall -Wextra -Werror -std=c11
+
+.PHONY: all lib header header-check run run-c test test-rust test-c test-go valgrind bench bench-report clean
+
+all: lib header
+
+lib:
+	$(CARGO) build --release --lib
+	ln -sf libprocuring.so $(LIBDIR)/libprocuring.so.0
+
+header:
+	cbindgen --quiet --config cbindgen.toml --output include/procuring.h .
+
+# Fails when include/procuring.h is not what cbindgen makes from the code.
+header-check:
+	cbindgen --quiet --config cbindgen.toml --output include/procuring.h --verify .
+
+examples/c/ps: examples/c/ps.c include/procuring.h lib
+	$(CC) $(CFLAGS) -Iinclude -o $@ examples/c/ps.c -L$(LIBDIR) -lprocuring -Wl,-rpath,$(LIBDIR)
+
+# The main job: a ps-like table of this machine through the library (Go package when built).
+run: lib
+	@if [ -f go/cmd/procuring-ps/main.go ]; then \
+		cd go && CGO_LDFLAGS="-L$(LIBDIR) -Wl,-rpath,$(LIBDIR)" $(GO) run ./cmd/procuring-ps; \
+	else $(MAKE) --no-print-directory run-c; fi
+
+run-c: examples/c/ps
+	./examples/c/ps
+
+test: header-check test-rust test-c test-go
+	@echo "make test: all suites passed"
+
+test-rust:
+	$(CARGO) test --release
+
+test-c: examples/c/ps
+	./examples/c/ps --check >/dev/null
+	valgrind --quiet --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect \
+		./examples/c/ps --check >/dev/null
+
+test-go: lib
+	@if [ -f go/go.mod ]; then \
+		cd go && CGO_LDFLAGS="-L$(LIBDIR) -Wl,-rpath,$(LIBDIR)" $(GO) test -count=1 ./... && \
+		CGO_ENABLED=0 $(GO) test -count=1 ./...; \
+	fi
+
+bench: lib
+	$(CARGO) bench --bench scan
+
+clean:
+	$(CARGO) clean
+	rm -f examples/c/ps
