@@ -82,6 +82,8 @@ impl Req {
 pub(crate) trait Engine: Send {
     /// Performs every request; each ends with `res` set (and `new_held` for kept opens).
     fn read(&mut self, root: RawFd, reqs: &mut [Req], buf: &mut [u8]);
+    /// Requests per call of [`Engine::read`]: their buffers are reused by the next call.
+    fn chunk(&self) -> usize;
     /// Gives back a handle returned in `new_held` earlier.
     fn release(&mut self, h: Handle);
     /// Whether held handles must be released one by one when the scanner is dropped (false

@@ -247,6 +247,10 @@ impl Engine for UringEngine {
         }
     }
 
+    fn chunk(&self) -> usize {
+        self.opts.batch as usize
+    }
+
     fn release(&mut self, h: Handle) {
         // Clearing the slot closes the file; on failure the slot is not reused (never aliased).
         if self.ring.submitter().register_files_update(h, &[-1]).is_ok() {
