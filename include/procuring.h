@@ -61,6 +61,14 @@
 // Scan flag: re-read identity files even when cached.
 #define PROCURING_SCAN_REFRESH_IDENTITY 1
 
+// Scan flag: do not re-read `stat` of pids an earlier scan of this scanner already read
+// (their records carry no stat); for a second batch over the same pids wanting other files.
+#define PROCURING_SCAN_SKIP_STAT 2
+
+// Scan flag: identity files served from the cache are not copied into the arena (their bit
+// is in `cached_mask`, not in `read_mask`); for callers that keep earlier texts themselves.
+#define PROCURING_SCAN_OMIT_CACHED 4
+
 // Number of [`ProcFile`] kinds.
 #define PROCURING_FILE_COUNT 8
 
@@ -275,6 +283,12 @@ typedef struct {
   // Counters of the scan.
   procuring_scan_stats stats;
 } procuring_snapshot;
+
+
+
+
+
+
 
 
 

@@ -53,6 +53,12 @@ pub const PROCURING_FILE_ENVIRON: u32 = 7;
 
 /// Scan flag: re-read identity files even when cached.
 pub const PROCURING_SCAN_REFRESH_IDENTITY: u32 = 1;
+/// Scan flag: do not re-read `stat` of pids an earlier scan of this scanner already read
+/// (their records carry no stat); for a second batch over the same pids wanting other files.
+pub const PROCURING_SCAN_SKIP_STAT: u32 = 2;
+/// Scan flag: identity files served from the cache are not copied into the arena (their bit
+/// is in `cached_mask`, not in `read_mask`); for callers that keep earlier texts themselves.
+pub const PROCURING_SCAN_OMIT_CACHED: u32 = 4;
 
 /// Options of [`procuring_scanner_new`]. Initialise with [`procuring_options_init`], then
 /// change what you need: fields added by later versions get their defaults that way.
@@ -328,6 +334,10 @@ pub extern "C" fn procuring_scan_files(
         }
         if pids.is_null() && n != 0 {
             set_error("pids is NULL but n is not 0");
+            return PROCURING_ERR_INVALID_ARG;
+        }
+        if flags & !ScanFlags::ALL.0 != 0 {
+            set_error(format!("unknown scan flags {:#x}", flags & !ScanFlags::ALL.0));
             return PROCURING_ERR_INVALID_ARG;
         }
         let (files, flags) = (FileSet(files), ScanFlags(flags));

@@ -69,6 +69,17 @@ impl ScanFlags {
     /// Re-read identity files (comm, cmdline, exe, cgroup, environ) even when cached: after a
     /// `prctl(PR_SET_NAME)` or `execve` without a new pid, the cache is stale.
     pub const REFRESH_IDENTITY: ScanFlags = ScanFlags(1);
+    /// Do not re-read `stat` of pids whose `starttime` an earlier scan of this scanner saw
+    /// (their records have `stat` neither read nor failed); identity caching trusts that
+    /// `starttime`. For a second batch over the same listing that only wants other files.
+    /// New pids still get `stat` (it keys the identity cache).
+    pub const SKIP_STAT: ScanFlags = ScanFlags(2);
+    /// Do not copy identity texts served from the cache into the arena: the record has the
+    /// file's bit in `cached_mask` but not in `read_mask`, and an empty text. For callers that
+    /// keep the texts of earlier scans themselves.
+    pub const OMIT_CACHED: ScanFlags = ScanFlags(4);
+    /// Every flag.
+    pub const ALL: ScanFlags = ScanFlags(7);
 
     fn has(self, f: ScanFlags) -> bool {
         self.0 & f.0 != 0
@@ -318,6 +329,7 @@ impl Scanner {
         self.overflow.clear();
         self.reqs.clear();
         let refresh = flags.has(ScanFlags::REFRESH_IDENTITY);
+        let skip_stat = flags.has(ScanFlags::SKIP_STAT) && !refresh;
         for i in 0..self.entries.len() {
             let e = &mut self.entries[i];
             e.vanished = false;
@@ -327,7 +339,8 @@ impl Scanner {
                 e.ident = None;
                 e.denied = 0;
             }
-            Self::queue(&mut self.reqs, i, e, files, self.held_cap, &mut self.held);
+            let f = if skip_stat && e.starttime != 0 { files.minus(FileSet::STAT) } else { files };
+            Self::queue(&mut self.reqs, i, e, f, self.held_cap, &mut self.held);
         }
         self.read_and_absorb(0, true)?;
 
@@ -353,7 +366,7 @@ impl Scanner {
         if files.contains(ProcFile::Exe) {
             self.read_exes();
         }
-        self.fill_identity(files)?;
+        self.fill_identity(files, flags.has(ScanFlags::OMIT_CACHED))?;
         self.compact();
         let st = &mut self.snap.stats;
         st.returned = self.snap.records.len() as u32;
@@ -591,7 +604,7 @@ impl Scanner {
 
     /// Completes the records: identity files of `files` copied from each entry's cache into the
     /// arena, and the remembered permission errors of held kinds.
-    fn fill_identity(&mut self, files: FileSet) -> Result<(), Error> {
+    fn fill_identity(&mut self, files: FileSet, omit_cached: bool) -> Result<(), Error> {
         let idfiles = FileSet(files.0 & FileSet::IDENTITY.0);
         for (e, rec) in self.entries.iter().zip(self.snap.records.iter_mut()) {
             if e.vanished {
@@ -612,6 +625,14 @@ impl Scanner {
                     rec.errors[f as usize] = id.codes[k];
                     continue;
                 }
+                let cached = e.fresh & f.bit() == 0;
+                if cached {
+                    rec.cached_mask |= f.bit();
+                    self.snap.stats.cached += 1;
+                    if omit_cached {
+                        continue;
+                    }
+                }
                 let (o, l) = id.spans[k];
                 let s = push(&mut self.snap.arena, &id.text[o as usize..(o + l) as usize])?;
                 match f {
@@ -622,10 +643,6 @@ impl Scanner {
                     _ => rec.environ = s,
                 }
                 rec.read_mask |= f.bit();
-                if e.fresh & f.bit() == 0 {
-                    rec.cached_mask |= f.bit();
-                    self.snap.stats.cached += 1;
-                }
             }
         }
         Ok(())

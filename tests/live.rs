@@ -192,3 +192,32 @@ fn forced_uring_or_auto_report_their_engine() {
     assert!(!s.engine_reason().is_empty());
     assert!(s.is_procfs());
 }
+
+#[test]
+fn skip_stat_and_omit_cached_flags() {
+    use procuring::ScanFlags;
+    let mut kids = Kids(vec![Command::new("/bin/sleep").arg("600").spawn().unwrap()]);
+    let pid = kids.0[0].id() as i32;
+    let mut s = scanner(EngineKind::Sync);
+    wait_for(|| {
+        let snap = s.scan_pids(&[pid], FileSet::STAT, Default::default()).unwrap();
+        snap.get(pid).is_some_and(|r| snap.comm(r) == b"sleep")
+    });
+    // A second batch over the same pids for identity files: stat is not read again.
+    let comm = FileSet::EMPTY.with(ProcFile::Comm);
+    let snap = s.scan_pids(&[pid], comm, ScanFlags::SKIP_STAT).unwrap();
+    let r = snap.get(pid).unwrap();
+    assert!(!r.has(ProcFile::Stat) && r.error(ProcFile::Stat).is_none());
+    assert!(r.has(ProcFile::Comm) && r.cached_mask == 0);
+    assert_eq!(snap.stats().opened, 1, "only comm was opened");
+    // Cached identity left out of the arena: the caller already has it.
+    let snap = s.scan_pids(&[pid], comm, ScanFlags(ScanFlags::SKIP_STAT.0 | ScanFlags::OMIT_CACHED.0)).unwrap();
+    let r = snap.get(pid).unwrap();
+    assert_eq!((r.read_mask, r.cached_mask, r.comm.len), (0, comm.0, 0));
+    assert_eq!((snap.stats().opened, snap.stats().held_reads), (0, 0), "no syscall for this pid");
+    // A pid never seen still gets stat (it keys the identity cache).
+    let mut s2 = scanner(EngineKind::Sync);
+    let snap = s2.scan_pids(&[pid], comm, ScanFlags::SKIP_STAT).unwrap();
+    assert!(snap.get(pid).unwrap().has(ProcFile::Stat));
+    kids.0[0].kill().unwrap();
+}
