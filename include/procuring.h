@@ -102,6 +102,8 @@ typedef struct {
   uint32_t uring_iowq_workers;
   // io_uring: non-zero sets SINGLE_ISSUER | DEFER_TASKRUN (scans only on the creating thread).
   uint32_t uring_single_issuer;
+  // sync: threads sharing the reads of one scan (default 1; more cut wall time, not CPU).
+  uint32_t threads;
 } procuring_options;
 
 // A byte range in the snapshot's arena. `len == 0` is an empty string.

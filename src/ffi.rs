@@ -85,6 +85,8 @@ pub struct procuring_options {
     pub uring_iowq_workers: u32,
     /// io_uring: non-zero sets SINGLE_ISSUER | DEFER_TASKRUN (scans only on the creating thread).
     pub uring_single_issuer: u32,
+    /// sync: threads sharing the reads of one scan (default 1; more cut wall time, not CPU).
+    pub threads: u32,
 }
 
 /// An opaque scanner handle.
@@ -204,6 +206,7 @@ pub extern "C" fn procuring_options_init(opts: *mut procuring_options) -> i32 {
             uring_async: d.uring.async_reads as u32,
             uring_iowq_workers: d.uring.iowq_workers,
             uring_single_issuer: d.uring.single_issuer as u32,
+            threads: d.threads,
         };
         // SAFETY: non-null; the caller provides storage for one procuring_options.
         unsafe { opts.write(o) };
@@ -247,6 +250,7 @@ fn options_from(o: &procuring_options) -> Result<Options, Error> {
             iowq_workers: o.uring_iowq_workers,
             single_issuer: o.uring_single_issuer != 0,
         },
+        threads: o.threads,
     })
 }
 

@@ -44,6 +44,10 @@ pub struct Options {
     pub max_held_fds: u32,
     /// io_uring tuning.
     pub uring: UringOptions,
+    /// Threads that share the reads of one `sync` scan (1: the calling thread only). More
+    /// threads cut wall time, not CPU time (see docs/BENCHMARKS.md); parsing stays on the
+    /// calling thread. Ignored by the `uring` engine (io-wq does its fan-out).
+    pub threads: u32,
 }
 
 impl Default for Options {
@@ -55,6 +59,7 @@ impl Default for Options {
             hold_fds: true,
             max_held_fds: 0,
             uring: UringOptions::default(),
+            threads: 1,
         }
     }
 }
@@ -166,6 +171,7 @@ pub struct Scanner {
     spare: Vec<Entry>,
     reqs: Vec<Req>,
     buf: Vec<u8>,
+    par_bufs: Vec<Vec<u8>>,
     overflow: Vec<Vec<u8>>,
     retry: Vec<u32>,
     snap: Snapshot,
@@ -217,6 +223,7 @@ impl Scanner {
             spare: Vec::new(),
             reqs: Vec::new(),
             buf: Vec::new(),
+            par_bufs: Vec::new(),
             overflow: Vec::new(),
             retry: Vec::new(),
             snap: Snapshot::default(),
@@ -427,6 +434,10 @@ impl Scanner {
     /// stays in cache costs less than one slot per request (measured: ~2 us per process at
     /// 2,000 processes).
     fn read_and_absorb(&mut self, from: usize, may_retry: bool) -> Result<(), Error> {
+        let threads = self.opts.threads.max(1) as usize;
+        if threads > 1 && self.engine_kind == EngineKind::Sync && self.reqs.len() - from >= 64 * threads {
+            return self.read_parallel(from, threads, may_retry);
+        }
         let chunk = self.engine.chunk().max(1);
         let mut start = from;
         while start < self.reqs.len() {
@@ -441,24 +452,60 @@ impl Scanner {
                 self.buf.resize(off as usize, 0);
             }
             self.engine.read(self.root.as_raw_fd(), &mut self.reqs[start..end], &mut self.buf);
-            let root = self.root.as_raw_fd();
-            for r in &mut self.reqs[start..end] {
-                if r.res >= 0 && r.res as u32 >= r.cap {
-                    self.snap.stats.overflows += 1;
-                    match read_whole(root, r.pid, r.file, r.cap as usize * 4) {
-                        Ok(v) => {
-                            r.ov = self.overflow.len() as u32;
-                            r.res = v.len() as i32;
-                            self.overflow.push(v);
-                        }
-                        Err(errno) => r.res = -errno,
+            self.absorb_range(start, end, may_retry)?;
+            start = end;
+        }
+        Ok(())
+    }
+
+    /// The `threads` option: each thread reads a contiguous share of the requests into its own
+    /// buffer with the sync engine; then each share is parsed here, in order.
+    fn read_parallel(&mut self, from: usize, threads: usize, may_retry: bool) -> Result<(), Error> {
+        let root = self.root.as_raw_fd();
+        let per = (self.reqs.len() - from).div_ceil(threads);
+        self.par_bufs.resize_with(threads, Vec::new);
+        let mut bounds = Vec::with_capacity(threads);
+        std::thread::scope(|sc| {
+            let mut parts = self.reqs[from..].chunks_mut(per).zip(self.par_bufs.iter_mut());
+            let first = parts.next();
+            for (k, (part, buf)) in parts.enumerate() {
+                bounds.push(from + (k + 1) * per);
+                sc.spawn(move || read_share(root, part, buf));
+            }
+            if let Some((part, buf)) = first {
+                read_share(root, part, buf);
+            }
+        });
+        bounds.insert(0, from);
+        bounds.push(self.reqs.len());
+        for (t, w) in bounds.windows(2).enumerate() {
+            std::mem::swap(&mut self.buf, &mut self.par_bufs[t]);
+            let r = self.absorb_range(w[0], w[1], may_retry);
+            std::mem::swap(&mut self.buf, &mut self.par_bufs[t]);
+            r?;
+        }
+        Ok(())
+    }
+
+    /// Re-reads overflowing files of `reqs[start..end]` (already read into `self.buf`) and
+    /// takes in every result.
+    fn absorb_range(&mut self, start: usize, end: usize, may_retry: bool) -> Result<(), Error> {
+        let root = self.root.as_raw_fd();
+        for r in &mut self.reqs[start..end] {
+            if r.res >= 0 && r.res as u32 >= r.cap {
+                self.snap.stats.overflows += 1;
+                match read_whole(root, r.pid, r.file, r.cap as usize * 4) {
+                    Ok(v) => {
+                        r.ov = self.overflow.len() as u32;
+                        r.res = v.len() as i32;
+                        self.overflow.push(v);
                     }
+                    Err(errno) => r.res = -errno,
                 }
             }
-            for k in start..end {
-                self.absorb(k, may_retry)?;
-            }
-            start = end;
+        }
+        for k in start..end {
+            self.absorb(k, may_retry)?;
         }
         Ok(())
     }
@@ -669,6 +716,20 @@ impl Drop for Scanner {
             }
         }
     }
+}
+
+/// One thread's share of a parallel scan: lays out `buf` for `reqs` and reads them.
+fn read_share(root: RawFd, reqs: &mut [Req], buf: &mut Vec<u8>) {
+    let mut off = 0u32;
+    for r in reqs.iter_mut() {
+        r.off = off;
+        r.cap = r.file.initial_capacity() as u32;
+        off += r.cap;
+    }
+    if buf.len() < off as usize {
+        buf.resize(off as usize, 0);
+    }
+    SyncEngine.read(root, reqs, buf);
 }
 
 /// Appends `bytes` to the arena.

@@ -36,6 +36,24 @@ fn wait_for(mut ok: impl FnMut() -> bool) {
     }
 }
 
+/// Waits until every pid runs `sleep` and sleeps with counters that stopped moving (a freshly
+/// exec'd process still faults pages in for a moment), so two scans may compare every field.
+fn settle(s: &mut Scanner, pids: &[i32]) {
+    let mut last: Vec<(u64, u64, u64)> = Vec::new();
+    wait_for(|| {
+        let snap = s.scan_pids(pids, FileSet::ALL, procuring::ScanFlags::REFRESH_IDENTITY).unwrap();
+        let ok = snap.records().len() == pids.len()
+            && snap.records().iter().all(|r| snap.comm(r) == b"sleep" && r.state == b'S');
+        let now: Vec<_> = snap.records().iter().map(|r| (r.stat.minflt, r.stat.utime + r.stat.stime, r.status.vm_rss)).collect();
+        let stable = ok && now == last;
+        last = now;
+        if !stable {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        stable
+    });
+}
+
 /// The record of `pid` after the child has exec'd (its comm no longer the test's).
 fn record_of(s: &mut Scanner, pid: u32, comm: &[u8]) -> (ProcRecord, Vec<u8>) {
     let mut out = None;
@@ -124,10 +142,7 @@ fn engines_return_identical_records() {
     let pids: Vec<i32> = kids.0.iter().map(|c| c.id() as i32).collect();
     let mut a = scanner(EngineKind::Sync);
     let mut b = scanner(EngineKind::Uring);
-    wait_for(|| {
-        let snap = a.scan().unwrap();
-        pids.iter().all(|&p| snap.get(p).is_some_and(|r| snap.comm(r) == b"sleep"))
-    });
+    settle(&mut a, &pids);
     for round in 0..3 {
         // Idle children: every field, counters included, must match across engines.
         let sa = a.scan_pids(&pids, FileSet::ALL, Default::default()).unwrap();
@@ -220,4 +235,30 @@ fn skip_stat_and_omit_cached_flags() {
     let snap = s2.scan_pids(&[pid], comm, ScanFlags::SKIP_STAT).unwrap();
     assert!(snap.get(pid).unwrap().has(ProcFile::Stat));
     kids.0[0].kill().unwrap();
+}
+
+#[test]
+fn threaded_sync_scan_returns_the_same_records() {
+    let mut kids = Kids((0..200).map(|_| Command::new("/bin/sleep").arg("600").spawn().unwrap()).collect());
+    let pids: Vec<i32> = kids.0.iter().map(|c| c.id() as i32).collect();
+    let mut one = scanner(EngineKind::Sync);
+    let mut two = Scanner::new(Options { engine: EngineKind::Sync, files: FileSet::ALL, threads: 3, ..Default::default() }).unwrap();
+    settle(&mut one, &pids);
+    for _ in 0..3 {
+        let sa = one.scan_pids(&pids, FileSet::ALL, Default::default()).unwrap();
+        let ra: Vec<_> = sa.records().iter().map(|r| comparable(sa, r)).collect();
+        let sb = two.scan_pids(&pids, FileSet::ALL, Default::default()).unwrap();
+        let rb: Vec<_> = sb.records().iter().map(|r| comparable(sb, r)).collect();
+        assert_eq!(ra.len(), 200);
+        assert_eq!(rb.len(), 200);
+        for (a, b) in ra.iter().zip(&rb) {
+            assert_eq!(a.0.pid, b.0.pid);
+            assert_eq!(a.0, b.0, "record of pid {}", a.0.pid);
+            for (k, (x, y)) in a.1.iter().zip(&b.1).enumerate() {
+                assert!(x == y, "pid {} text {k}: {:?} vs {:?}", a.0.pid, String::from_utf8_lossy(x), String::from_utf8_lossy(y));
+            }
+        }
+    }
+    assert_eq!(two.held_fds(), one.held_fds());
+    kids.0.iter_mut().for_each(|c| drop(c.kill()));
 }
