@@ -9,6 +9,7 @@ use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Instant;
 
 use crate::engine::sync::SyncEngine;
@@ -20,6 +21,19 @@ use crate::parse;
 use crate::pids::PidLister;
 use crate::record::{ProcRecord, ScanStats, Snapshot, StrRef, FILE_ERR_PARSE};
 use crate::sys;
+
+/// Descriptors held by every scanner of this process, against one budget for the process (half
+/// the soft RLIMIT_NOFILE), so that two scanners cannot exhaust its descriptors.
+static PROCESS_HELD: AtomicU32 = AtomicU32::new(0);
+
+/// Takes one descriptor from the process-wide `budget`.
+fn reserve_held(budget: u32) -> bool {
+    PROCESS_HELD.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| (n < budget).then_some(n + 1)).is_ok()
+}
+
+fn unreserve_held() {
+    PROCESS_HELD.fetch_sub(1, Ordering::Relaxed);
+}
 
 /// `statfs` magic of procfs.
 const PROC_SUPER_MAGIC: i64 = 0x9fa0;
@@ -40,7 +54,9 @@ pub struct Options {
     /// Keep `stat`/`status`/`io` open across scans and re-read them at offset 0.
     pub hold_fds: bool,
     /// Most descriptors to hold; 0 means half the soft `RLIMIT_NOFILE` at creation (the limit
-    /// is never raised). Past the cap, files are opened per scan.
+    /// is never raised). Every scanner of the process also draws on one budget of half the soft
+    /// limit, and a `uring` scanner's cap is bounded so its file table fits the limit. Past the
+    /// cap, files are opened per scan.
     pub max_held_fds: u32,
     /// io_uring tuning.
     pub uring: UringOptions,
@@ -94,7 +110,11 @@ impl ScanFlags {
 /// Identity files of one process, read once per (pid, starttime).
 #[derive(Debug, Default)]
 struct Identity {
+    /// The texts; the first `comm_len` bytes are the `stat` comm seen when the identity was
+    /// first cached (`u32::MAX`: unknown). A different comm later means an `execve` or a pid
+    /// reused within one clock tick: the identity is then read again.
     text: Vec<u8>,
+    comm_len: u32,
     /// Per identity file (`ProcFile as usize - 3`): span in `text`, and status code.
     spans: [(u32, u32); 5],
     codes: [i32; 5],
@@ -103,6 +123,23 @@ struct Identity {
 }
 
 impl Identity {
+    fn new(stat_comm: Option<&[u8]>) -> Box<Identity> {
+        let mut id = Box::<Identity>::default();
+        match stat_comm {
+            Some(c) => {
+                id.text.extend_from_slice(c);
+                id.comm_len = c.len() as u32;
+            }
+            None => id.comm_len = u32::MAX,
+        }
+        id
+    }
+
+    /// Whether the comm this identity was cached under is known and differs from `comm`.
+    fn comm_changed(&self, comm: &[u8]) -> bool {
+        self.comm_len != u32::MAX && &self.text[..self.comm_len as usize] != comm
+    }
+
     fn store(&mut self, f: ProcFile, data: Result<&[u8], i32>) {
         let k = f as usize - 3;
         match data {
@@ -134,13 +171,14 @@ struct Entry {
     /// Identity files read (not served from the cache) this scan.
     fresh: u32,
     /// Held kinds refused with EACCES/EPERM: not retried until the process changes or a
-    /// refresh is asked for.
+    /// refresh is asked for; `denied_errno` keeps the kernel's exact errno per kind.
     denied: u32,
+    denied_errno: [i32; HELD_KINDS],
 }
 
 impl Entry {
     fn new(pid: u32) -> Entry {
-        Entry { pid, starttime: 0, held: [NO_HANDLE; HELD_KINDS], ident: None, vanished: false, retry: false, fresh: 0, denied: 0 }
+        Entry { pid, starttime: 0, held: [NO_HANDLE; HELD_KINDS], ident: None, vanished: false, retry: false, fresh: 0, denied: 0, denied_errno: [0; HELD_KINDS] }
     }
 
     fn cached(&self, f: ProcFile) -> bool {
@@ -153,6 +191,7 @@ impl Entry {
             engine.release(*h);
             *h = NO_HANDLE;
             *held -= 1;
+            unreserve_held();
         }
     }
 }
@@ -177,6 +216,8 @@ pub struct Scanner {
     snap: Snapshot,
     held: u32,
     held_cap: u32,
+    /// Process-wide budget of held descriptors (half the soft RLIMIT_NOFILE).
+    budget: u32,
     test_panic: bool,
 }
 
@@ -209,6 +250,13 @@ impl Scanner {
             let half = u32::try_from(soft / 2).unwrap_or(u32::MAX);
             if opts.max_held_fds == 0 { half } else { opts.max_held_fds.min(half) }
         };
+        // The io_uring file table may not exceed RLIMIT_NOFILE either: keep room for a batch.
+        let held_cap = if opts.engine == EngineKind::Uring || (opts.engine == EngineKind::Auto && AUTO_PREFERS_URING) {
+            let table = (soft.min(u32::MAX as u64) as u32).max(2);
+            held_cap.min(table - opts.uring.batch.clamp(1, table / 2))
+        } else {
+            held_cap
+        };
         let (engine, engine_kind, engine_reason) = Self::make_engine(&opts, held_cap)?;
         Ok(Scanner {
             opts,
@@ -229,12 +277,14 @@ impl Scanner {
             snap: Snapshot::default(),
             held: 0,
             held_cap,
+            budget: u32::try_from(soft / 2).unwrap_or(u32::MAX),
             test_panic: std::env::var_os("PROCURING_TEST_PANIC").is_some_and(|v| v == "scan"),
         })
     }
 
     fn make_engine(opts: &Options, held_cap: u32) -> Result<(Box<dyn Engine>, EngineKind, String), Error> {
-        let uring = || UringEngine::new(opts.uring, held_cap.saturating_add(opts.uring.batch));
+        let table = held_cap.saturating_add(opts.uring.batch).min(sys::nofile_soft_limit().min(u32::MAX as u64) as u32);
+        let uring = || UringEngine::new(opts.uring, table);
         Ok(match opts.engine {
             EngineKind::Sync => (Box::new(SyncEngine), EngineKind::Sync, "sync requested".into()),
             EngineKind::Uring => {
@@ -347,7 +397,7 @@ impl Scanner {
                 e.denied = 0;
             }
             let f = if skip_stat && e.starttime != 0 { files.minus(FileSet::STAT) } else { files };
-            Self::queue(&mut self.reqs, i, e, f, self.held_cap, &mut self.held);
+            Self::queue(&mut self.reqs, i, e, f, self.held_cap, self.budget, &mut self.held);
         }
         self.read_and_absorb(0, true)?;
 
@@ -361,7 +411,7 @@ impl Scanner {
                 self.snap.records[i as usize] = ProcRecord { pid: e.pid as i32, ..Default::default() };
                 e.fresh = 0;
                 e.retry = false;
-                Self::queue(&mut self.reqs, i as usize, e, files, self.held_cap, &mut self.held);
+                Self::queue(&mut self.reqs, i as usize, e, files, self.held_cap, self.budget, &mut self.held);
             }
             self.read_and_absorb(from, false)?;
             // Retried pids that still exist are new processes under an old pid.
@@ -406,7 +456,7 @@ impl Scanner {
 
     /// Queues the reads of entry `i`: held files through their handle (or opened and kept while
     /// under the cap), identity files only when not cached. `exe` is read separately.
-    fn queue(reqs: &mut Vec<Req>, i: usize, e: &Entry, files: FileSet, cap: u32, held: &mut u32) {
+    fn queue(reqs: &mut Vec<Req>, i: usize, e: &Entry, files: FileSet, cap: u32, budget: u32, held: &mut u32) {
         for f in files.iter() {
             if f == ProcFile::Exe {
                 continue;
@@ -421,7 +471,7 @@ impl Scanner {
                 continue;
             }
             let h = e.held[f as usize];
-            let keep = h == NO_HANDLE && *held < cap;
+            let keep = h == NO_HANDLE && *held < cap && reserve_held(budget);
             if keep {
                 *held += 1; // reserved; given back if the open fails
             }
@@ -520,6 +570,7 @@ impl Scanner {
                 e.held[r.file as usize] = r.new_held;
             } else {
                 self.held -= 1;
+                unreserve_held();
             }
         }
         if r.held != NO_HANDLE {
@@ -543,6 +594,9 @@ impl Scanner {
             } else {
                 e.release(self.engine.as_mut(), &mut self.held);
                 e.vanished = true;
+                // Forget it: if the pid is listed again, it is a new process.
+                e.starttime = 0;
+                e.ident = None;
                 self.snap.stats.vanished += 1;
             }
             return Ok(());
@@ -564,10 +618,12 @@ impl Scanner {
                     e.fresh |= bit;
                     // Cached like content (a live kernel thread's environ is ESRCH): if the process
                     // is really gone, the next scan's stat drops the entry.
-                    e.ident.get_or_insert_with(Default::default).store(r.file, Err(errno));
+                    let c = rec.has(ProcFile::Stat).then(|| &arena[rec.stat.comm.off as usize..][..rec.stat.comm.len as usize]);
+                    e.ident.get_or_insert_with(|| Identity::new(c)).store(r.file, Err(errno));
                 } else if errno == libc::EACCES || errno == libc::EPERM {
                     // Not retried every scan: permission is remembered for the process lifetime.
                     e.denied |= bit;
+                    e.denied_errno[r.file as usize] = errno;
                 }
                 rec.errors[r.file as usize] = errno;
                 return Ok(());
@@ -579,8 +635,10 @@ impl Scanner {
                     rec.stat.comm = push(arena, comm)?;
                     rec.state = state;
                     let st = rec.stat.starttime;
-                    if e.starttime != 0 && e.starttime != st && may_retry {
-                        // Same pid, another process (only possible without held descriptors).
+                    let renamed = e.ident.as_ref().is_some_and(|id| id.comm_changed(comm));
+                    if (renamed || (e.starttime != 0 && e.starttime != st)) && may_retry {
+                        // Same pid, another process (a new starttime: only possible without held
+                        // descriptors), or the same process after execve (new comm).
                         e.release(self.engine.as_mut(), &mut self.held);
                         e.ident = None;
                         e.denied = 0;
@@ -589,7 +647,7 @@ impl Scanner {
                         self.retry.push(i as u32);
                         return Ok(());
                     }
-                    if e.starttime != st {
+                    if e.starttime != st || renamed {
                         e.ident = None;
                         e.denied = 0;
                     }
@@ -599,6 +657,15 @@ impl Scanner {
                 Err(_) => false,
             },
             ProcFile::Status => match parse::status::parse(data, &mut rec.status) {
+                Ok(_) if rec.status.tgid == 0 => {
+                    // A task reaped while its status was generated prints Tgid 0: it is gone.
+                    e.release(self.engine.as_mut(), &mut self.held);
+                    e.vanished = true;
+                    e.starttime = 0;
+                    e.ident = None;
+                    self.snap.stats.vanished += 1;
+                    return Ok(());
+                }
                 Ok(t) => {
                     rec.status.name = push(arena, t.name)?;
                     rec.status.nspids = push(arena, t.nspids)?;
@@ -610,7 +677,8 @@ impl Scanner {
             ProcFile::Io => parse::io::parse(data, &mut rec.io).is_ok(),
             ProcFile::Cgroup | ProcFile::Comm | ProcFile::Cmdline | ProcFile::Environ | ProcFile::Exe => {
                 let ok = r.file != ProcFile::Cgroup || parse::cgroup::validate(data).is_ok();
-                let id = e.ident.get_or_insert_with(Default::default);
+                let c = rec.has(ProcFile::Stat).then(|| &arena[rec.stat.comm.off as usize..][..rec.stat.comm.len as usize]);
+                let id = e.ident.get_or_insert_with(|| Identity::new(c));
                 id.store(r.file, if ok { Ok(data) } else { Err(FILE_ERR_PARSE) });
                 e.fresh |= bit;
                 return Ok(()); // copied to the arena by fill_identity
@@ -629,7 +697,7 @@ impl Scanner {
     fn read_exes(&mut self) {
         let mut buf = [0u8; 4097];
         let root = self.root.as_raw_fd();
-        for e in &mut self.entries {
+        for (e, rec) in self.entries.iter_mut().zip(&self.snap.records) {
             if e.vanished || e.cached(ProcFile::Exe) {
                 continue;
             }
@@ -644,7 +712,9 @@ impl Scanner {
             if res == Err(libc::ESRCH) {
                 continue; // exiting; not cached, reported by fill_identity as missing
             }
-            e.ident.get_or_insert_with(Default::default).store(ProcFile::Exe, res);
+            let arena = &self.snap.arena;
+            let c = rec.has(ProcFile::Stat).then(|| &arena[rec.stat.comm.off as usize..][..rec.stat.comm.len as usize]);
+            e.ident.get_or_insert_with(|| Identity::new(c)).store(ProcFile::Exe, res);
             e.fresh |= ProcFile::Exe.bit();
         }
     }
@@ -658,7 +728,7 @@ impl Scanner {
                 continue;
             }
             for f in FileSet(files.0 & e.denied).iter() {
-                rec.errors[f as usize] = libc::EACCES;
+                rec.errors[f as usize] = e.denied_errno[f as usize];
             }
             for f in idfiles.iter() {
                 let Some(id) = e.ident.as_ref().filter(|id| id.have & f.bit() != 0) else {
@@ -714,6 +784,9 @@ impl Drop for Scanner {
             for e in &mut self.entries {
                 e.release(self.engine.as_mut(), &mut self.held);
             }
+        } else {
+            // Dropping the engine closes them all at once: give their budget back here.
+            PROCESS_HELD.fetch_sub(self.held, Ordering::Relaxed);
         }
     }
 }

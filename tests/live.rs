@@ -262,3 +262,56 @@ fn threaded_sync_scan_returns_the_same_records() {
     assert_eq!(two.held_fds(), one.held_fds());
     kids.0.iter_mut().for_each(|c| drop(c.kill()));
 }
+
+#[test]
+fn identity_is_reread_after_exec() {
+    use std::os::unix::process::CommandExt;
+    let mut c = Command::new("/bin/sleep");
+    c.arg("600");
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        c.pre_exec(|| {
+            // No PR_SET_PDEATHSIG here: it fires when the forking *thread* exits, which the
+            // spawner thread does right after spawn(), killing the child into a zombie.
+            libc::raise(libc::SIGSTOP);
+            Ok(())
+        });
+    }
+    let spawner = std::thread::Builder::new().name("before-exec".into()).spawn(move || c.spawn().unwrap()).unwrap();
+    let me = std::process::id() as i64;
+    let mut s = scanner(EngineKind::Sync);
+    let mut pid = 0;
+    wait_for(|| {
+        let snap = s.scan().unwrap();
+        snap.records().iter().find(|r| r.stat.ppid == me && r.state == b'T').map(|r| pid = r.pid).is_some()
+    });
+    let snap = s.scan().unwrap();
+    let r = snap.get(pid).unwrap();
+    assert_eq!(snap.comm(r), b"before-exec");
+    assert_eq!(r.cached_mask & FileSet::IDENTITY.0, FileSet::IDENTITY.0, "identity cached before exec");
+    // SAFETY: our own stopped child.
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    let _kids = Kids(vec![spawner.join().unwrap()]);
+    wait_for(|| std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c == b"/bin/sleep\x00600\x00"));
+    let snap = s.scan().unwrap();
+    let r = snap.get(pid).unwrap();
+    assert_eq!(snap.bytes(r.stat.comm), b"sleep");
+    assert_eq!(snap.comm(r), b"sleep", "a new stat comm invalidates the cached identity");
+    assert_eq!(snap.bytes(r.cmdline), b"/bin/sleep\x00600\x00");
+    assert_eq!(r.cached_mask, 0);
+}
+
+#[test]
+fn dropped_scanners_give_back_their_held_budget() {
+    let mut kids = Kids((0..8).map(|_| Command::new("/bin/sleep").arg("600").spawn().unwrap()).collect());
+    let pids: Vec<i32> = kids.0.iter().map(|c| c.id() as i32).collect();
+    // Many scanners of both engines created and dropped: a leak of the process-wide budget
+    // would leave later scanners unable to hold anything.
+    for round in 0..200 {
+        let engine = if round % 2 == 0 { EngineKind::Uring } else { EngineKind::Sync };
+        let mut s = Scanner::new(Options { engine, max_held_fds: 16, ..Default::default() }).unwrap();
+        s.scan_pids(&pids, FileSet::STAT, Default::default()).unwrap();
+        assert_eq!(s.held_fds(), 8, "round {round} ({engine:?})");
+    }
+    kids.0.iter_mut().for_each(|c| drop(c.kill()));
+}

@@ -90,7 +90,7 @@ impl UringEngine {
                 return Err(format!("io_uring: opcode {name} not supported by this kernel"));
             }
         }
-        let slots = slots.max(batch);
+        let slots = slots.max(1);
         ring.submitter()
             .register_files_sparse(slots)
             .map_err(|e| describe("io_uring_register(FILES_SPARSE)", &e))?;

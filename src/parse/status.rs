@@ -39,6 +39,10 @@ fn ids(v: &[u8], out: &mut [u64; 4]) -> Result<(), ParseError> {
         *slot = u64_dec(t)?;
         n += 1;
     }
+    if n != 4 {
+        // A missing id would read 0: root.
+        return Err(err("status: fewer than 4 ids"));
+    }
     Ok(())
 }
 
@@ -128,6 +132,7 @@ CapEff:\t000001ffffffffff\nvoluntary_ctxt_switches:\t7\nnonvoluntary_ctxt_switch
         let mut s = StatusFields::default();
         assert!(parse(b"Name:\tx\nVmRSS:\t12x kB\n", &mut s).is_err());
         assert!(parse(b"Name:\tx\nUid:\t1\t2\t3\t4\t5\n", &mut s).is_err());
+        assert!(parse(b"Name:\tx\nGid:\t1\t2\n", &mut s).is_err(), "missing ids would read as root");
         assert!(parse(b"", &mut s).is_err());
         assert!(parse(b"\x00\xff\xfe", &mut s).is_err());
         assert_eq!(s, StatusFields::default());
