@@ -7,7 +7,7 @@ LIBDIR := $(CURDIR)/target/release
 LIB := $(LIBDIR)/libprocuring.so
 CFLAGS ?= -O2 -g -Wall -Wextra -Werror -std=c11
 
-.PHONY: all lib header header-check run run-c test test-rust test-c test-go valgrind bench bench-report clean
+.PHONY: all lib header header-check run run-c test test-rust test-c test-go test-fuzz bench bench-report clean
 
 all: lib header
 
@@ -34,7 +34,7 @@ run: lib
 run-c: examples/c/ps
 	./examples/c/ps
 
-test: header-check test-rust test-c test-go
+test: header-check test-rust test-c test-go test-fuzz
 	@echo "make test: all suites passed"
 
 test-rust:
@@ -51,8 +51,17 @@ test-go: lib
 		CGO_ENABLED=0 $(GO) test -count=1 ./...; \
 	fi
 
+# A short fuzz run of every parser (seconds each); scripts/fuzz.sh documents the long run.
+test-fuzz:
+	scripts/fuzz.sh 5
+
 bench: lib
 	$(CARGO) bench --bench scan
+
+# Spawns 500 / 2,000 / 10,000 processes, runs the criterion and Go benchmarks, writes
+# docs/BENCHMARKS.md and docs/scan_cpu.png.
+bench-report: lib
+	python3 scripts/bench_report.py
 
 clean:
 	$(CARGO) clean
