@@ -37,17 +37,25 @@ func (l *listing) get(f File) (*batch, error) {
 		return b, nil
 	}
 	sticky := l.fs.sticky.Or(1<<f) | 1<<f
-	mask := uint32(1 << FileStat)
+	// Stat is read by the first batch of the listing; later batches (another file, or
+	// sticky files not read yet) skip it: the library then reads only those files, and
+	// stat only for pids it has not seen (it keys its identity cache).
+	statB := l.src[FileStat].Load()
+	var mask, flags uint32
+	if statB == nil {
+		mask = 1 << FileStat
+	} else {
+		flags |= scanSkipStat
+	}
 	for g := range numFiles {
 		if sticky&(1<<g) != 0 && l.src[g].Load() == nil {
 			mask |= 1 << g
 		}
 	}
-	var flags uint32
 	if l.refresh {
 		flags |= scanRefreshIdentity
 	}
-	b, err := l.fs.be.scanList(mask, flags, l.pids)
+	b, err := l.fs.be.scanList(mask, flags, l.pids, statB)
 	if err != nil {
 		return nil, err
 	}
@@ -83,6 +91,9 @@ type batch struct {
 	status []statusRec // when status was asked
 	ios    []ProcIO    // when io was asked
 	ids    []*identity // when an identity file was asked
+	// live: with stat asked of a listing's pids and some of them gone, the pids of the
+	// records (the processes later batches of the listing read).
+	live []int32
 }
 
 // recHead is the per-process part of a record every batch has.
@@ -101,17 +112,20 @@ type statusRec struct {
 }
 
 // identity holds the identity texts of one process lifetime (pid, starttime). Shared by
-// the batches that read them and never modified once published.
+// the batches that read them: a text, once set, is never modified (a changed or failed
+// file gets a new identity); a file not set yet may be added by a later scan (see build).
 type identity struct {
-	starttime uint64
-	have      uint32 // files of s that are set (bit 1<<File)
-	s         [5]string
+	have uint32 // files of s that are set (bit 1<<File)
+	s    [5]string
 }
 
-// identRef is an entry of the Go-side identity cache (ascending pid).
+// identRef is an entry of the Go-side identity cache (ascending pid): per process of the
+// last scan of the listing scanner, the starttime the library knows for it (its identity
+// cache key) and the identity texts the library has served for it (nil: none yet).
 type identRef struct {
-	pid int32
-	id  *identity
+	pid   int32
+	start uint64
+	id    *identity
 }
 
 func (r *statusRec) value(pid int) (ProcStatus, error) {
@@ -247,9 +261,16 @@ func splitEnviron(s string) []string {
 }
 
 // parseCgroups: one Cgroup per line ("id:controllers:path", the path may hold colons).
+// Two allocations whatever the number of lines: the Cgroups, and one array that the
+// Controllers of every line are cut from (capped: appending to one does not touch the next).
 func parseCgroups(s string) ([]Cgroup, error) {
 	s = clip(s)
-	var out []Cgroup
+	if s == "" {
+		return nil, nil
+	}
+	lines := strings.Count(s, "\n") + 1
+	out := make([]Cgroup, 0, lines)
+	var names []string
 	for len(s) > 0 {
 		line := s
 		if i := strings.IndexByte(s, '\n'); i >= 0 {
@@ -258,17 +279,39 @@ func parseCgroups(s string) ([]Cgroup, error) {
 			s = ""
 		}
 		line = strings.TrimSuffix(line, "\r")
-		f := strings.SplitN(line, ":", 3)
-		if len(f) < 3 {
-			return nil, fmt.Errorf("%w: 3+ fields required, found %d fields in cgroup string: %s", ErrFileParse, len(f), line)
+		i := strings.IndexByte(line, ':')
+		j := -1
+		if i >= 0 {
+			j = strings.IndexByte(line[i+1:], ':')
 		}
-		id, err := strconv.Atoi(f[0])
+		if j < 0 {
+			n := 1
+			if i >= 0 {
+				n = 2
+			}
+			return nil, fmt.Errorf("%w: 3+ fields required, found %d fields in cgroup string: %s", ErrFileParse, n, line)
+		}
+		j += i + 1
+		id, err := strconv.Atoi(line[:i])
 		if err != nil {
-			return nil, fmt.Errorf("%w: hierarchy ID: %q", ErrFileParse, f[0])
+			return nil, fmt.Errorf("%w: hierarchy ID: %q", ErrFileParse, line[:i])
 		}
-		c := Cgroup{HierarchyID: id, Path: f[2]}
-		if f[1] != "" {
-			c.Controllers = strings.Split(f[1], ",")
+		c := Cgroup{HierarchyID: id, Path: line[j+1:]}
+		if ctl := line[i+1 : j]; ctl != "" {
+			if names == nil {
+				names = make([]string, 0, strings.Count(s, ",")+strings.Count(ctl, ",")+lines)
+			}
+			k := len(names)
+			for {
+				c := strings.IndexByte(ctl, ',')
+				if c < 0 {
+					names = append(names, ctl)
+					break
+				}
+				names = append(names, ctl[:c])
+				ctl = ctl[c+1:]
+			}
+			c.Controllers = names[k:len(names):len(names)]
 		}
 		out = append(out, c)
 	}

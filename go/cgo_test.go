@@ -305,11 +305,13 @@ func TestLeaks(t *testing.T) {
 		round(i, true)
 	}
 	settle()
+	trimCHeap()
 	fd0, rss0 := fdCount(t), rssKiB(t)
 	for i := range 300 {
 		round(i, true)
 	}
 	settle()
+	trimCHeap()
 	fd1, rss1 := fdCount(t), rssKiB(t)
 	for i := range 200 {
 		round(i, false)
@@ -317,11 +319,13 @@ func TestLeaks(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	settle()
+	trimCHeap()
 	fd2, rss2 := fdCount(t), rssKiB(t)
 	for i := range 100 {
 		round(i, false)
 	}
 	settle()
+	trimCHeap()
 	fd3, rss3 := fdCount(t), rssKiB(t)
 	t.Logf("fds %d -> %d (Close) -> %d (cleanup) -> %d (100 left to cleanup at once); RSS %d -> %d -> %d -> %d KiB",
 		fd0, fd1, fd2, fd3, rss0, rss1, rss2, rss3)

@@ -98,8 +98,10 @@ type fsState struct {
 type backend interface {
 	// listPids lists the pids of the proc root, ascending.
 	listPids() ([]int32, error)
-	// scanList reads files (stat always) of pids with the listing scanner.
-	scanList(files, flags uint32, pids []int32) (*batch, error)
+	// scanList reads files of pids with the listing scanner. statB, when not nil, is the
+	// batch of the same listing (pids) that has stat: its starttimes identify the
+	// processes of a scan made with scanSkipStat.
+	scanList(files, flags uint32, pids []int32, statB *batch) (*batch, error)
 	// scanAll lists every process and reads files with the listing scanner.
 	scanAll(files, flags uint32) (*batch, error)
 	// scanOne reads files of one pid with the single-process scanner.

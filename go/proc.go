@@ -455,5 +455,12 @@ func codeErr(path string, f File, code int32) error {
 // codeParse is PROCURING_FILE_ERR_PARSE.
 const codeParse = -1
 
-// scanRefreshIdentity is PROCURING_SCAN_REFRESH_IDENTITY.
-const scanRefreshIdentity = 1
+// Scan flags of the library (PROCURING_SCAN_*).
+const (
+	// scanRefreshIdentity: re-read identity files even when cached.
+	scanRefreshIdentity = 1
+	// scanSkipStat: do not re-read stat of pids an earlier scan of the scanner read.
+	scanSkipStat = 2
+	// scanOmitCached: identity texts served from the cache are not copied to the arena.
+	scanOmitCached = 4
+)
