@@ -24,8 +24,10 @@ fn sleeper_named(dir: &std::path::Path, name: &str) -> Child {
     Command::new(&link).arg("600").stdout(Stdio::null()).spawn().unwrap()
 }
 
+/// Tests run in parallel in one process and share its held-descriptor budget (half the soft
+/// RLIMIT_NOFILE): each scanner holds at most 600, whatever else runs on the machine.
 fn scanner(engine: EngineKind) -> Scanner {
-    Scanner::new(Options { engine, files: FileSet::ALL, ..Default::default() }).unwrap()
+    Scanner::new(Options { engine, files: FileSet::ALL, max_held_fds: 600, ..Default::default() }).unwrap()
 }
 
 fn wait_for(mut ok: impl FnMut() -> bool) {
@@ -242,7 +244,7 @@ fn threaded_sync_scan_returns_the_same_records() {
     let mut kids = Kids((0..200).map(|_| Command::new("/bin/sleep").arg("600").spawn().unwrap()).collect());
     let pids: Vec<i32> = kids.0.iter().map(|c| c.id() as i32).collect();
     let mut one = scanner(EngineKind::Sync);
-    let mut two = Scanner::new(Options { engine: EngineKind::Sync, files: FileSet::ALL, threads: 3, ..Default::default() }).unwrap();
+    let mut two = Scanner::new(Options { engine: EngineKind::Sync, files: FileSet::ALL, threads: 3, max_held_fds: 600, ..Default::default() }).unwrap();
     settle(&mut one, &pids);
     for _ in 0..3 {
         let sa = one.scan_pids(&pids, FileSet::ALL, Default::default()).unwrap();
