@@ -20,10 +20,10 @@ fn kib(v: &[u8]) -> Option<u64> {
     ref_u64(v.strip_suffix(b" kB").unwrap_or(v))?.checked_mul(1024)
 }
 
-/// Ids as the parser keeps them: tab-separated, at most 4, each filling its slot in order.
+/// Ids as the parser keeps them: exactly 4, tab-separated (a missing id would read as root).
 fn ids(v: &[u8], out: &mut [u64; 4]) -> Option<()> {
     let items: Vec<&[u8]> = v.split(|&c| c == b'\t').collect();
-    if items.len() > 4 {
+    if items.len() != 4 {
         return None;
     }
     for (slot, it) in out.iter_mut().zip(items) {
