@@ -618,7 +618,7 @@ impl Scanner {
                     e.fresh |= bit;
                     // Cached like content (a live kernel thread's environ is ESRCH): if the process
                     // is really gone, the next scan's stat drops the entry.
-                    let c = rec.has(ProcFile::Stat).then(|| &arena[rec.stat.comm.off as usize..][..rec.stat.comm.len as usize]);
+                    let c = stat_comm(rec, arena);
                     e.ident.get_or_insert_with(|| Identity::new(c)).store(r.file, Err(errno));
                 } else if errno == libc::EACCES || errno == libc::EPERM {
                     // Not retried every scan: permission is remembered for the process lifetime.
@@ -677,7 +677,7 @@ impl Scanner {
             ProcFile::Io => parse::io::parse(data, &mut rec.io).is_ok(),
             ProcFile::Cgroup | ProcFile::Comm | ProcFile::Cmdline | ProcFile::Environ | ProcFile::Exe => {
                 let ok = r.file != ProcFile::Cgroup || parse::cgroup::validate(data).is_ok();
-                let c = rec.has(ProcFile::Stat).then(|| &arena[rec.stat.comm.off as usize..][..rec.stat.comm.len as usize]);
+                let c = stat_comm(rec, arena);
                 let id = e.ident.get_or_insert_with(|| Identity::new(c));
                 id.store(r.file, if ok { Ok(data) } else { Err(FILE_ERR_PARSE) });
                 e.fresh |= bit;
@@ -713,7 +713,7 @@ impl Scanner {
                 continue; // exiting; not cached, reported by fill_identity as missing
             }
             let arena = &self.snap.arena;
-            let c = rec.has(ProcFile::Stat).then(|| &arena[rec.stat.comm.off as usize..][..rec.stat.comm.len as usize]);
+            let c = stat_comm(rec, arena);
             e.ident.get_or_insert_with(|| Identity::new(c)).store(ProcFile::Exe, res);
             e.fresh |= ProcFile::Exe.bit();
         }
@@ -803,6 +803,11 @@ fn read_share(root: RawFd, reqs: &mut [Req], buf: &mut Vec<u8>) {
         buf.resize(off as usize, 0);
     }
     SyncEngine.read(root, reqs, buf);
+}
+
+/// This scan's `stat` comm of `rec` (what a cached identity is keyed by), if stat was read.
+fn stat_comm<'a>(rec: &ProcRecord, arena: &'a [u8]) -> Option<&'a [u8]> {
+    rec.has(ProcFile::Stat).then(|| &arena[rec.stat.comm.off as usize..][..rec.stat.comm.len as usize])
 }
 
 /// Appends `bytes` to the arena.
