@@ -7,90 +7,21 @@
 
 use std::collections::HashMap;
 use std::ffi::CString;
-use std::io::Read as _;
-use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use procuring::{EngineKind, FileSet, Options, ProcFile, ProcRecord, Scanner, Snapshot, StrRef};
 
-const CHILD_ENV: &str = "PRIVILEGE_TEST_CHILD";
-const NOBODY: u32 = 65534;
+mod common;
+use common::{sleeper, Echo, Kids, Reexec};
 
-fn is_child(name: &str) -> bool {
-    std::env::var(CHILD_ENV).is_ok_and(|v| v == name)
-}
+const CHILD: Reexec = Reexec { var: "PRIVILEGE_TEST_CHILD", echo: Echo::Together };
+const CHILD_TIMEOUT: Duration = Duration::from_secs(60);
+const NOBODY: u32 = 65534;
 
 fn is_root() -> bool {
     // SAFETY: plain getter.
     unsafe { libc::geteuid() == 0 }
-}
-
-/// Runs test `name` of this binary in a child (with `PRIVILEGE_TEST_CHILD=name` and `env`),
-/// echoes its output, and fails unless it passed and printed `CHILD-DONE name`.
-fn run_in_child(name: &str, env: &[(&str, String)]) {
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args([name, "--exact", "--nocapture", "--test-threads=1", "--include-ignored"])
-        .env(CHILD_ENV, name)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().unwrap();
-    let (mut o, mut e) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
-    let to = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = o.read_to_string(&mut s);
-        s
-    });
-    let te = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = e.read_to_string(&mut s);
-        s
-    });
-    let t0 = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if t0.elapsed() > Duration::from_secs(60) {
-            let _ = child.kill();
-            break child.wait().unwrap();
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let (out, err) = (to.join().unwrap(), te.join().unwrap());
-    println!("---- child {name} ----\n{out}{err}");
-    assert!(status.success(), "child {name}: {status}");
-    assert!(out.contains(&format!("CHILD-DONE {name}")), "child {name} did not run its body");
-}
-
-/// Children killed and reaped on drop, panics included.
-struct Kids(Vec<Child>);
-impl Drop for Kids {
-    fn drop(&mut self) {
-        for c in &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-/// `sleep 600` dying with the thread that spawned it.
-fn sleeper() -> Child {
-    let mut c = Command::new("/bin/sleep");
-    c.arg("600").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
-    // SAFETY: prctl is async-signal-safe.
-    unsafe {
-        c.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            Ok(())
-        });
-    }
-    c.spawn().unwrap()
 }
 
 /// Waits until `pid` runs `sleep` (its exec done), reading /proc directly.
@@ -155,7 +86,7 @@ fn check_other_user(snap: &Snapshot, pid: i32, ctx: &str) {
 #[test]
 fn unprivileged_user_gets_per_file_permission_errors() {
     const NAME: &str = "unprivileged_user_gets_per_file_permission_errors";
-    if !is_child(NAME) {
+    if !CHILD.is_child(NAME) {
         if !is_root() {
             println!("skipped: needs root (to drop to nobody and to own processes nobody cannot read)");
             return;
@@ -163,7 +94,7 @@ fn unprivileged_user_gets_per_file_permission_errors() {
         // A root process nobody cannot ptrace-read, besides pid 1.
         let root_kid = Kids(vec![sleeper()]);
         wait_exec(root_kid.0[0].id());
-        run_in_child(NAME, &[("PRIVILEGE_ROOT_PID", root_kid.0[0].id().to_string())]);
+        CHILD.run_in_child(NAME, &[("PRIVILEGE_ROOT_PID", root_kid.0[0].id().to_string())], CHILD_TIMEOUT);
         return;
     }
     let root_pid: i32 = std::env::var("PRIVILEGE_ROOT_PID").unwrap().parse().unwrap();
@@ -230,7 +161,7 @@ fn hidepid_noaccess_keeps_the_kernels_errno() {
 
 fn hidepid(name: &str, strict_errno: bool) {
     let dirs = |base: &Path| (base.join("invisible"), base.join("noaccess"));
-    if !is_child(name) {
+    if !CHILD.is_child(name) {
         if !is_root() {
             println!("skipped: needs root (to mount procfs with hidepid and drop to nobody)");
             return;
@@ -239,7 +170,8 @@ fn hidepid(name: &str, strict_errno: bool) {
         let root_kid = Kids(vec![sleeper()]);
         wait_exec(root_kid.0[0].id());
         let r = std::panic::catch_unwind(|| {
-            run_in_child(name, &[("PRIVILEGE_ROOT_PID", root_kid.0[0].id().to_string()), ("PRIVILEGE_BASE", base.display().to_string())])
+            let env = [("PRIVILEGE_ROOT_PID", root_kid.0[0].id().to_string()), ("PRIVILEGE_BASE", base.display().to_string())];
+            CHILD.run_in_child(name, &env, CHILD_TIMEOUT)
         });
         // The mounts lived in the child's private mount namespace: here these are empty dirs.
         let (a, b) = dirs(&base);

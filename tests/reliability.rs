@@ -10,7 +10,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::CStr;
-use std::io::Read as _;
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -22,62 +21,13 @@ use procuring::{
     EngineKind, Error, FileSet, Options, ProcFile, ProcRecord, Scanner, Snapshot, StrRef, UringOptions, FILE_ERR_PARSE,
 };
 
+mod common;
+use common::{sleeper, Echo, Kids, Reexec};
+
 // ---------------------------------------------------------------------------------------------
 // Helpers.
 
-const CHILD_ENV: &str = "RELIABILITY_CHILD";
-
-/// Whether this process is the re-executed child that must run the body of test `name`.
-fn is_child(name: &str) -> bool {
-    std::env::var(CHILD_ENV).is_ok_and(|v| v == name)
-}
-
-/// Runs test `name` of this binary in a child process (which sees `RELIABILITY_CHILD=name`),
-/// echoes its output, and fails unless the child passed and printed `CHILD-DONE name`. The
-/// child is killed after `timeout`.
-fn run_in_child(name: &str, timeout: Duration) {
-    let exe = std::env::current_exe().unwrap();
-    let mut child = Command::new(exe)
-        .args([name, "--exact", "--nocapture", "--test-threads=1", "--include-ignored"])
-        .env(CHILD_ENV, name)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let t_out = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out.read_to_string(&mut s);
-        s
-    });
-    let t_err = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err.read_to_string(&mut s);
-        s
-    });
-    let t0 = Instant::now();
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break Some(st);
-        }
-        if t0.elapsed() > timeout {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let (out, err) = (t_out.join().unwrap(), t_err.join().unwrap());
-    println!("---- child {name} ({:.1} s) stdout ----\n{out}", t0.elapsed().as_secs_f64());
-    if !err.trim().is_empty() {
-        println!("---- child {name} stderr ----\n{err}");
-    }
-    let status = status.unwrap_or_else(|| panic!("child {name} timed out after {timeout:?}"));
-    assert!(status.success(), "child {name} failed: {status}");
-    assert!(out.contains(&format!("CHILD-DONE {name}")), "child {name} did not run its body");
-}
+const CHILD: Reexec = Reexec { var: "RELIABILITY_CHILD", echo: Echo::Split };
 
 /// Held by the tests that load the machine (churn, 2,000 children) so that they do not run at
 /// the same time as each other: each measures what it does, not what the others do.
@@ -85,34 +35,6 @@ static HEAVY: Mutex<()> = Mutex::new(());
 
 fn heavy() -> std::sync::MutexGuard<'static, ()> {
     HEAVY.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// Children killed and reaped on drop, whatever happens (panics included).
-struct Kids(Vec<Child>);
-impl Drop for Kids {
-    fn drop(&mut self) {
-        for c in &mut self.0 {
-            let _ = c.kill();
-        }
-        for c in &mut self.0 {
-            let _ = c.wait();
-        }
-    }
-}
-
-/// `sleep 600` that also dies with the thread that spawned it (PR_SET_PDEATHSIG), so a child
-/// test killed on timeout leaves no orphan.
-fn sleeper() -> Child {
-    let mut c = Command::new("/bin/sleep");
-    c.arg("600").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
-    // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
-    unsafe {
-        c.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            Ok(())
-        });
-    }
-    c.spawn().expect("spawn sleep")
 }
 
 fn fd_count() -> usize {
@@ -448,9 +370,9 @@ const RSS_GROWTH_BOUND_KIB: u64 = 4096;
 
 #[test]
 fn churn_1000_scans_both_engines() {
-    if !is_child("churn_1000_scans_both_engines") {
+    if !CHILD.is_child("churn_1000_scans_both_engines") {
         let _g = heavy();
-        return run_in_child("churn_1000_scans_both_engines", Duration::from_secs(120));
+        return CHILD.run_in_child("churn_1000_scans_both_engines", &[], Duration::from_secs(120));
     }
     let own_cmdline = std::fs::read("/proc/self/cmdline").unwrap();
     // Warm up lazily initialised state (the first spawn, the first ring) before counting.
@@ -634,9 +556,9 @@ fn with_low_limit_and_kids(engines: &[(EngineKind, UringOptions)]) {
 
 #[test]
 fn fd_limit_256_with_2000_processes_sync() {
-    if !is_child("fd_limit_256_with_2000_processes_sync") {
+    if !CHILD.is_child("fd_limit_256_with_2000_processes_sync") {
         let _g = heavy();
-        return run_in_child("fd_limit_256_with_2000_processes_sync", Duration::from_secs(120));
+        return CHILD.run_in_child("fd_limit_256_with_2000_processes_sync", &[], Duration::from_secs(120));
     }
     with_low_limit_and_kids(&[(EngineKind::Sync, UringOptions::default()), (EngineKind::Auto, UringOptions::default())]);
     println!("CHILD-DONE fd_limit_256_with_2000_processes_sync");
@@ -647,9 +569,9 @@ fn fd_limit_256_with_2000_processes_sync() {
 /// table larger than RLIMIT_NOFILE (EMFILE), so a forced `uring` fails to start.
 #[test]
 fn fd_limit_256_with_2000_processes_uring() {
-    if !is_child("fd_limit_256_with_2000_processes_uring") {
+    if !CHILD.is_child("fd_limit_256_with_2000_processes_uring") {
         let _g = heavy();
-        return run_in_child("fd_limit_256_with_2000_processes_uring", Duration::from_secs(120));
+        return CHILD.run_in_child("fd_limit_256_with_2000_processes_uring", &[], Duration::from_secs(120));
     }
     with_low_limit_and_kids(&[(EngineKind::Uring, UringOptions::default())]);
     println!("CHILD-DONE fd_limit_256_with_2000_processes_uring");
@@ -660,9 +582,9 @@ fn fd_limit_256_with_2000_processes_uring() {
 /// silent workaround of the test above).
 #[test]
 fn fd_limit_256_with_2000_processes_uring_batch_64() {
-    if !is_child("fd_limit_256_with_2000_processes_uring_batch_64") {
+    if !CHILD.is_child("fd_limit_256_with_2000_processes_uring_batch_64") {
         let _g = heavy();
-        return run_in_child("fd_limit_256_with_2000_processes_uring_batch_64", Duration::from_secs(120));
+        return CHILD.run_in_child("fd_limit_256_with_2000_processes_uring_batch_64", &[], Duration::from_secs(120));
     }
     with_low_limit_and_kids(&[(EngineKind::Uring, UringOptions { batch: 64, ..Default::default() })]);
     println!("CHILD-DONE fd_limit_256_with_2000_processes_uring_batch_64");
@@ -675,9 +597,9 @@ fn fd_limit_256_with_2000_processes_uring_batch_64() {
 #[test]
 fn two_scanners_stay_within_the_fd_limit() {
     const NAME: &str = "two_scanners_stay_within_the_fd_limit";
-    if !is_child(NAME) {
+    if !CHILD.is_child(NAME) {
         let _g = heavy();
-        return run_in_child(NAME, Duration::from_secs(60));
+        return CHILD.run_in_child(NAME, &[], Duration::from_secs(60));
     }
     set_nofile_soft(FD_LIMIT);
     let mut kids = Kids(Vec::new());
@@ -717,9 +639,9 @@ fn two_scanners_stay_within_the_fd_limit() {
 #[test]
 fn churn_never_returns_a_dying_process() {
     const NAME: &str = "churn_never_returns_a_dying_process";
-    if !is_child(NAME) {
+    if !CHILD.is_child(NAME) {
         let _g = heavy();
-        return run_in_child(NAME, Duration::from_secs(60));
+        return CHILD.run_in_child(NAME, &[], Duration::from_secs(60));
     }
     let files = FileSet::STAT.with(ProcFile::Status);
     let t0 = Instant::now();
@@ -1212,13 +1134,13 @@ fn reuse_rounds(ns: &PidNs, engine: EngineKind, hold_fds: bool, rounds: u32, onl
 #[test]
 fn pid_reuse_is_never_served_stale() {
     const NAME: &str = "pid_reuse_is_never_served_stale";
-    if !is_child(NAME) {
+    if !CHILD.is_child(NAME) {
         // SAFETY: plain getter.
         if unsafe { libc::geteuid() } != 0 {
             println!("skipped: needs root (a pid namespace and its ns_last_pid)");
             return;
         }
-        return run_in_child(NAME, Duration::from_secs(60));
+        return CHILD.run_in_child(NAME, &[], Duration::from_secs(60));
     }
     let Some(ns) = PidNs::new() else {
         println!("CHILD-DONE {NAME}");
@@ -1250,13 +1172,13 @@ fn pid_reuse_is_never_served_stale() {
 #[ignore = "known limitation: without a held fd, a pid reused within the same clock tick by a process with the same comm is indistinguishable through /proc (identity is keyed by pid, starttime and stat comm)"]
 fn pid_reuse_within_one_tick_without_held_fds() {
     const NAME: &str = "pid_reuse_within_one_tick_without_held_fds";
-    if !is_child(NAME) {
+    if !CHILD.is_child(NAME) {
         // SAFETY: plain getter.
         if unsafe { libc::geteuid() } != 0 {
             println!("skipped: needs root");
             return;
         }
-        return run_in_child(NAME, Duration::from_secs(60));
+        return CHILD.run_in_child(NAME, &[], Duration::from_secs(60));
     }
     let Some(ns) = PidNs::new() else {
         println!("CHILD-DONE {NAME}");

@@ -5,57 +5,16 @@
 //! `Error::UringUnavailable` naming the cause, through the Rust API and the C ABI alike.
 
 use std::ffi::CStr;
-use std::io::Read as _;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use procuring::ffi;
 use procuring::{EngineKind, Error, FileSet, Options, ProcFile, Scanner};
 
-const CHILD_ENV: &str = "SECCOMP_TEST_CHILD";
+mod common;
+use common::{Echo, Reexec};
 
-fn is_child(name: &str) -> bool {
-    std::env::var(CHILD_ENV).is_ok_and(|v| v == name)
-}
-
-/// Runs test `name` of this binary in a child (with `SECCOMP_TEST_CHILD=name`), echoes its
-/// output, and fails unless it passed and printed `CHILD-DONE name`.
-fn run_in_child(name: &str) {
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([name, "--exact", "--nocapture", "--test-threads=1", "--include-ignored"])
-        .env(CHILD_ENV, name)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (mut o, mut e) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
-    let te = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = e.read_to_string(&mut s);
-        s
-    });
-    let to = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = o.read_to_string(&mut s);
-        s
-    });
-    let t0 = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if t0.elapsed() > Duration::from_secs(60) {
-            let _ = child.kill();
-            break child.wait().unwrap();
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let (out, err) = (to.join().unwrap(), te.join().unwrap());
-    println!("---- child {name} ----\n{out}{err}");
-    assert!(status.success(), "child {name}: {status}");
-    assert!(out.contains(&format!("CHILD-DONE {name}")), "child {name} did not run its body");
-}
+const CHILD: Reexec = Reexec { var: "SECCOMP_TEST_CHILD", echo: Echo::Together };
+const CHILD_TIMEOUT: Duration = Duration::from_secs(60);
 
 // BPF, as in <linux/filter.h> and <linux/seccomp.h>.
 const BPF_LD_W_ABS: u16 = 0x20;
@@ -159,16 +118,16 @@ fn refused(errno: i32, name: &str) {
 
 #[test]
 fn uring_refused_with_eperm() {
-    if !is_child("uring_refused_with_eperm") {
-        return run_in_child("uring_refused_with_eperm");
+    if !CHILD.is_child("uring_refused_with_eperm") {
+        return CHILD.run_in_child("uring_refused_with_eperm", &[], CHILD_TIMEOUT);
     }
     refused(libc::EPERM, "uring_refused_with_eperm");
 }
 
 #[test]
 fn uring_refused_with_enosys() {
-    if !is_child("uring_refused_with_enosys") {
-        return run_in_child("uring_refused_with_enosys");
+    if !CHILD.is_child("uring_refused_with_enosys") {
+        return CHILD.run_in_child("uring_refused_with_enosys", &[], CHILD_TIMEOUT);
     }
     refused(libc::ENOSYS, "uring_refused_with_enosys");
 }
