@@ -17,7 +17,7 @@ func TestScanAPI(t *testing.T) {
 	for _, engine := range append(engines(), EngineProcfs) {
 		t.Run(engine, func(t *testing.T) {
 			fs := mustFS(t, "/proc", engine)
-			recs, err := fs.Scan(FileStatus, FileIO, FileComm, FileCmdline, FileExe, FileCgroup, FileEnviron)
+			recs, err := fs.Scan(FileStatus, FileIO, FileComm, FileCmdline, FileExe, FileCgroup, FileEnviron, FileSchedstat)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -43,9 +43,10 @@ func TestScanAPI(t *testing.T) {
 				exe, e5 := p.Executable()
 				cg, e6 := p.Cgroups()
 				env, e7 := p.Environ()
-				errs := []error{e0, e1, e2, e3, e4, e5, e6, e7}
-				got := []any{r.Stat, r.Status, r.IO, r.Comm, r.CmdLine, r.Executable, r.Cgroups, r.Environ}
-				want := []any{st, status, io, comm, cl, exe, cg, env}
+				sched, e8 := p.Schedstat()
+				errs := []error{e0, e1, e2, e3, e4, e5, e6, e7, e8}
+				got := []any{r.Stat, r.Status, r.IO, r.Comm, r.CmdLine, r.Executable, r.Cgroups, r.Environ, r.Schedstat}
+				want := []any{st, status, io, comm, cl, exe, cg, env, sched}
 				for f := range numFiles {
 					if errKind(r.Err(f)) != errKind(errs[f]) || r.Has(f) != (errs[f] == nil) {
 						t.Errorf("pid %d (%s) %s: error %v, method %v", r.PID, kids.pids[r.PID], f, r.Err(f), errs[f])

@@ -87,10 +87,11 @@ type batch struct {
 	// pos maps a listing index to the record index (-1: gone); nil for a scan of all.
 	pos    []int32
 	heads  []recHead
-	stats  []ProcStat  // when stat was asked (always)
-	status []statusRec // when status was asked
-	ios    []ProcIO    // when io was asked
-	ids    []*identity // when an identity file was asked
+	stats  []ProcStat      // when stat was asked (always)
+	status []statusRec     // when status was asked
+	ios    []ProcIO        // when io was asked
+	scheds []ProcSchedstat // when schedstat was asked
+	ids    []*identity     // when an identity file was asked
 	// live: with stat asked of a listing's pids and some of them gone, the pids of the
 	// records (the processes later batches of the listing read).
 	live []int32
@@ -169,6 +170,8 @@ func (b *batch) record(i int, mask uint32, root string, pfs procfs.FS, r *Record
 			r.Status, err = b.status[i].value(int(h.pid))
 		case FileIO:
 			r.IO = b.ios[i]
+		case FileSchedstat:
+			r.Schedstat = b.scheds[i]
 		case FileComm:
 			r.Comm = trimComm(b.ids[i].s[f-FileComm])
 		case FileCmdline:
@@ -194,6 +197,7 @@ type Record struct {
 	Stat       ProcStat
 	Status     ProcStatus
 	IO         ProcIO
+	Schedstat  ProcSchedstat
 	Comm       string
 	CmdLine    []string
 	Executable string

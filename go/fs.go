@@ -21,6 +21,8 @@ type (
 	ProcStatus = procfs.ProcStatus
 	// ProcIO is procfs's ProcIO (/proc/<pid>/io).
 	ProcIO = procfs.ProcIO
+	// ProcSchedstat is procfs's ProcSchedstat (/proc/<pid>/schedstat).
+	ProcSchedstat = procfs.ProcSchedstat
 	// Cgroup is procfs's Cgroup (one line of /proc/<pid>/cgroup).
 	Cgroup = procfs.Cgroup
 )
@@ -68,6 +70,15 @@ type Options struct {
 	// Prefetch: files that the first batch of every listing reads in addition to what is
 	// asked (the sticky set learned from calls starts with these).
 	Prefetch []File
+	// ReuseIdleStat: a listing's Stat() of a single-threaded process whose schedstat shows
+	// it has not run since the FS's previous listing returns the stat read then instead of
+	// reading it again (libprocuring's reuse_idle_stat; about half the kernel work of a
+	// scan of idle processes). CPU times, fault counts, NumThreads, VSize, Comm and
+	// Starttime are exact; what other processes or the kernel change while a process
+	// sleeps (State of a process woken but not yet run, PPID, TPGID, Flags, Priority,
+	// Nice, Policy, RTPriority, RSS, RSSLimit, Processor) may be as old as its last run.
+	// For collectors that want CPU time, such as Kepler. Ignored by the procfs engine.
+	ReuseIdleStat bool
 }
 
 // FS is a proc filesystem mount (or a directory laid out like one).
@@ -142,14 +153,14 @@ func NewFSWithOptions(mountPoint string, opts Options) (FS, error) {
 	}
 	switch engine {
 	case "", EngineAuto:
-		be, name, reason, err := newBackend(mountPoint, EngineAuto)
+		be, name, reason, err := newBackend(mountPoint, EngineAuto, opts.ReuseIdleStat)
 		if err != nil {
 			st.engine, st.reason = EngineProcfs, err.Error()
 		} else {
 			st.be, st.engine, st.reason = be, name, reason
 		}
 	case EngineURing, EngineSync:
-		be, name, reason, err := newBackend(mountPoint, engine)
+		be, name, reason, err := newBackend(mountPoint, engine, opts.ReuseIdleStat)
 		if err != nil {
 			return FS{}, fmt.Errorf("procuring: engine %q (from %s) cannot run: %w", engine, from, err)
 		}
@@ -353,6 +364,12 @@ func (fs FS) scanProcfs(mask uint32) ([]Record, error) {
 				err = e
 				if e == nil {
 					r.IO = v
+				}
+			case FileSchedstat:
+				v, e := p.Schedstat()
+				err = e
+				if e == nil {
+					r.Schedstat = v
 				}
 			case FileComm:
 				r.Comm, err = p.Comm()

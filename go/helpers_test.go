@@ -231,6 +231,22 @@ func diffProc(ours Proc, theirs procfs.Proc, tol tolerance) (diffs []string, gon
 			}
 		}
 	}
+	{
+		a, e1 := ours.Schedstat()
+		b, e2 := theirs.Schedstat()
+		if add("Schedstat", e1, e2) {
+			switch tol {
+			case exact:
+				if a != b {
+					diffs = append(diffs, fmt.Sprintf("Schedstat %+v != %+v", a, b))
+				}
+			case tolerant:
+				if a.RunningNanoseconds > b.RunningNanoseconds || a.RunTimeslices > b.RunTimeslices {
+					diffs = append(diffs, fmt.Sprintf("Schedstat %+v later than %+v", a, b))
+				}
+			}
+		}
+	}
 	cmpv := func(what string, a, b any, e1, e2 error) {
 		if add(what, e1, e2) || errKind(e1) == errKind(e2) {
 			if !reflect.DeepEqual(a, b) {

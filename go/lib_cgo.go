@@ -18,8 +18,8 @@ static char *pr_err(void) {
 	return strdup(m ? m : "");
 }
 
-static int32_t pr_new(const char *root, uint32_t engine, procuring_scanner **out,
-                      const char **name, const char **reason, char **err) {
+static int32_t pr_new(const char *root, uint32_t engine, uint32_t reuse_idle_stat,
+                      procuring_scanner **out, const char **name, const char **reason, char **err) {
 	procuring_options o;
 	int32_t rc = procuring_options_init(&o);
 	if (rc == 0) {
@@ -27,6 +27,7 @@ static int32_t pr_new(const char *root, uint32_t engine, procuring_scanner **out
 		o.engine = engine;
 		o.files = 1u << PROCURING_FILE_STAT;
 		o.hold_fds = 1;
+		o.reuse_idle_stat = reuse_idle_stat;
 		rc = procuring_scanner_new(&o, out);
 	}
 	if (rc != 0) {
@@ -107,6 +108,7 @@ type cBackend struct {
 	h      *handles
 	root   string
 	engine C.uint32_t // resolved engine, for the single-process scanner
+	reuse  C.uint32_t // Options.ReuseIdleStat, for the single-process scanner
 	closed bool       // guarded by h.list.mu
 
 	// Guarded by h.list.mu: per process of the last scan of the listing scanner (ascending
@@ -120,19 +122,19 @@ type cBackend struct {
 	rescans      int
 }
 
-func newScanner(root string, engine C.uint32_t) (*C.procuring_scanner, string, string, error) {
+func newScanner(root string, engine, reuseIdleStat C.uint32_t) (*C.procuring_scanner, string, string, error) {
 	croot := C.CString(root)
 	defer C.free(unsafe.Pointer(croot))
 	var s *C.procuring_scanner
 	var name, reason *C.char
 	var msg *C.char
-	if rc := C.pr_new(croot, engine, &s, &name, &reason, &msg); rc != 0 {
+	if rc := C.pr_new(croot, engine, reuseIdleStat, &s, &name, &reason, &msg); rc != 0 {
 		return nil, "", "", libErr("scanner_new", rc, msg)
 	}
 	return s, C.GoString(name), C.GoString(reason), nil
 }
 
-func newBackend(root, engine string) (backend, string, string, error) {
+func newBackend(root, engine string, reuseIdleStat bool) (backend, string, string, error) {
 	if v := C.procuring_abi_version(); v != C.PROCURING_ABI_VERSION {
 		return nil, "", "", &LibraryError{Op: "abi_version", Msg: "libprocuring ABI " + strconv.Itoa(int(v)) +
 			", this package was built for " + strconv.Itoa(C.PROCURING_ABI_VERSION)}
@@ -146,11 +148,15 @@ func newBackend(root, engine string) (backend, string, string, error) {
 	default:
 		e = C.PROCURING_ENGINE_AUTO
 	}
-	s, name, reason, err := newScanner(root, e)
+	var reuse C.uint32_t
+	if reuseIdleStat {
+		reuse = 1
+	}
+	s, name, reason, err := newScanner(root, e, reuse)
 	if err != nil {
 		return nil, "", "", err
 	}
-	b := &cBackend{h: &handles{}, root: root, engine: C.PROCURING_ENGINE_SYNC}
+	b := &cBackend{h: &handles{}, root: root, engine: C.PROCURING_ENGINE_SYNC, reuse: reuse}
 	if name == EngineURing {
 		b.engine = C.PROCURING_ENGINE_URING
 	}
@@ -262,6 +268,7 @@ func (b *cBackend) scanWithCache(files, flags uint32, pids, scan []int32, statB 
 // scanCounters are counters of the last scan of the listing scanner (for tests).
 type scanCounters struct {
 	returned, heldReads, opened, cached uint32
+	statReused                          uint32
 	arenaLen                            int // bytes of text in its snapshot
 	rescans                             int // batches read twice so far (see scanWithCache)
 }
@@ -272,7 +279,7 @@ func (b *cBackend) lastScan() scanCounters {
 	defer s.mu.Unlock()
 	return scanCounters{
 		returned: uint32(b.last.returned), heldReads: uint32(b.last.held_reads),
-		opened: uint32(b.last.opened), cached: uint32(b.last.cached),
+		opened: uint32(b.last.opened), cached: uint32(b.last.cached), statReused: uint32(b.last.stat_reused),
 		arenaLen: int(s.snap.arena_len), rescans: b.rescans,
 	}
 }
@@ -296,7 +303,7 @@ func (b *cBackend) scanOne(files, flags uint32, pid int32) (*batch, error) {
 		if closed {
 			return nil, ErrClosed
 		}
-		c, _, _, err := newScanner(b.root, b.engine)
+		c, _, _, err := newScanner(b.root, b.engine, b.reuse)
 		if err != nil {
 			return nil, err
 		}
@@ -363,7 +370,7 @@ func build(snap *C.procuring_snapshot, files uint32, pids []int32, useCache bool
 	if snap.arena_len > 0 {
 		arena = unsafe.Slice((*byte)(unsafe.Pointer(snap.arena)), int(snap.arena_len))
 	}
-	const statBit, statusBit, ioBit = 1 << FileStat, 1 << FileStatus, 1 << FileIO
+	const statBit, statusBit, ioBit, schedBit = 1 << FileStat, 1 << FileStatus, 1 << FileIO, 1 << FileSchedstat
 	idFiles := files & identityMask
 
 	// Pass 1: the cache entry of each process (its starttime and previous identity), the
@@ -436,6 +443,9 @@ func build(snap *C.procuring_snapshot, files uint32, pids []int32, useCache bool
 	if files&ioBit != 0 {
 		bt.ios = make([]ProcIO, n)
 	}
+	if files&schedBit != 0 {
+		bt.scheds = make([]ProcSchedstat, n)
+	}
 	if idFiles != 0 {
 		bt.ids = make([]*identity, n)
 	}
@@ -479,6 +489,13 @@ func build(snap *C.procuring_snapshot, files uint32, pids []int32, useCache bool
 				RChar: uint64(c.rchar), WChar: uint64(c.wchar), SyscR: uint64(c.syscr),
 				SyscW: uint64(c.syscw), ReadBytes: uint64(c.read_bytes),
 				WriteBytes: uint64(c.write_bytes), CancelledWriteBytes: int64(c.cancelled_write_bytes),
+			}
+		}
+		if bt.scheds != nil && read&schedBit != 0 {
+			c := &r.schedstat
+			bt.scheds[i] = ProcSchedstat{
+				RunningNanoseconds: uint64(c.run_ns), WaitingNanoseconds: uint64(c.wait_ns),
+				RunTimeslices: uint64(c.timeslices),
 			}
 		}
 		var o *identity
@@ -656,6 +673,7 @@ var _ = [1]struct{}{}[FileCmdline-C.PROCURING_FILE_CMDLINE]
 var _ = [1]struct{}{}[FileExe-C.PROCURING_FILE_EXE]
 var _ = [1]struct{}{}[FileCgroup-C.PROCURING_FILE_CGROUP]
 var _ = [1]struct{}{}[FileEnviron-C.PROCURING_FILE_ENVIRON]
+var _ = [1]struct{}{}[FileSchedstat-C.PROCURING_FILE_SCHEDSTAT]
 var _ = [1]struct{}{}[numFiles-C.PROCURING_FILE_COUNT]
 var _ = [1]struct{}{}[codeParse-C.PROCURING_FILE_ERR_PARSE]
 var _ = [1]struct{}{}[scanRefreshIdentity-C.PROCURING_SCAN_REFRESH_IDENTITY]

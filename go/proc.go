@@ -18,14 +18,15 @@ type File uint
 
 // The files the package reads.
 const (
-	FileStat    File = iota // stat
-	FileStatus              // status
-	FileIO                  // io
-	FileComm                // comm
-	FileCmdline             // cmdline
-	FileExe                 // exe (a link)
-	FileCgroup              // cgroup
-	FileEnviron             // environ
+	FileStat      File = iota // stat
+	FileStatus                // status
+	FileIO                    // io
+	FileComm                  // comm
+	FileCmdline               // cmdline
+	FileExe                   // exe (a link)
+	FileCgroup                // cgroup
+	FileEnviron               // environ
+	FileSchedstat             // schedstat
 	numFiles
 )
 
@@ -35,7 +36,7 @@ const NumFiles = int(numFiles)
 // identity files: cached per process lifetime by the library.
 const identityMask = 1<<FileComm | 1<<FileCmdline | 1<<FileExe | 1<<FileCgroup | 1<<FileEnviron
 
-var fileNames = [numFiles]string{"stat", "status", "io", "comm", "cmdline", "exe", "cgroup", "environ"}
+var fileNames = [numFiles]string{"stat", "status", "io", "comm", "cmdline", "exe", "cgroup", "environ", "schedstat"}
 
 func (f File) String() string {
 	if f < numFiles {
@@ -289,6 +290,21 @@ func (p Proc) IO() (ProcIO, error) {
 	return b.ios[ri], nil
 }
 
+// Schedstat returns /proc/<pid>/schedstat (run and wait time of the main thread, in ns).
+func (p Proc) Schedstat() (ProcSchedstat, error) {
+	b, ri, err := p.batchFor(FileSchedstat)
+	if b == nil && err == nil {
+		return p.Procfs().Schedstat()
+	}
+	if err == nil {
+		err = p.fileErr(b, ri, FileSchedstat)
+	}
+	if err != nil {
+		return ProcSchedstat{}, err
+	}
+	return b.scheds[ri], nil
+}
+
 // Comm returns the command name (/proc/<pid>/comm, trimmed).
 func (p Proc) Comm() (string, error) {
 	s, err := p.ident(FileComm)
@@ -438,8 +454,8 @@ func codeErr(path string, f File, code int32) error {
 		return fmt.Errorf("%w: %s: unexpected content", ErrFileParse, path)
 	case code > 0:
 		errno := syscall.Errno(code)
-		if errno == syscall.ESRCH && (f <= FileIO || f == FileExe) {
-			// A held stat/status/io descriptor of a process that exited: opening the file
+		if errno == syscall.ESRCH && (f <= FileIO || f == FileSchedstat || f == FileExe) {
+			// A held stat/status/io/schedstat descriptor of a process that exited: opening the file
 			// again, as procfs does, fails with ENOENT (and readlink of exe never says
 			// ESRCH: the library reports an exe it could not read because the process was
 			// exiting that way).

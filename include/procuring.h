@@ -9,7 +9,7 @@
 #include <stddef.h>
 
 // Version of this ABI: bumped on any incompatible change of a struct or function.
-#define PROCURING_ABI_VERSION 1
+#define PROCURING_ABI_VERSION 2
 
 // Success.
 #define PROCURING_OK 0
@@ -58,6 +58,8 @@
 
 #define PROCURING_FILE_ENVIRON 7
 
+#define PROCURING_FILE_SCHEDSTAT 8
+
 // Scan flag: re-read identity files even when cached.
 #define PROCURING_SCAN_REFRESH_IDENTITY 1
 
@@ -70,7 +72,7 @@
 #define PROCURING_SCAN_OMIT_CACHED 4
 
 // Number of [`ProcFile`] kinds.
-#define PROCURING_FILE_COUNT 8
+#define PROCURING_FILE_COUNT 9
 
 // Per-file status code meaning "the file's content did not parse" (positive values are the
 // `errno` the kernel returned, 0 is success or not requested).
@@ -104,6 +106,10 @@ typedef struct {
   uint32_t uring_single_issuer;
   // sync: threads sharing the reads of one scan (default 1; more cut wall time, not CPU).
   uint32_t threads;
+  // Non-zero: re-read stat only for processes that ran since the last scan (schedstat
+  // decides; reused stat has `PROCURING_FILE_STAT` in `cached_mask`). Default 0. See the
+  // Rust `Options::reuse_idle_stat` for which stat fields may then be old.
+  uint32_t reuse_idle_stat;
 } procuring_options;
 
 // A byte range in the snapshot's arena. `len == 0` is an empty string.
@@ -209,6 +215,16 @@ typedef struct {
   int64_t cancelled_write_bytes;
 } procuring_io;
 
+// `/proc/<pid>/schedstat` of the process's main thread (`prometheus/procfs`'s `ProcSchedstat`).
+typedef struct {
+  // Time spent running, in nanoseconds.
+  uint64_t run_ns;
+  // Time spent runnable but waiting for a CPU, in nanoseconds.
+  uint64_t wait_ns;
+  // Timeslices run (times the thread was switched in).
+  uint64_t timeslices;
+} SchedstatFields;
+
 // Everything the scanner read about one process.
 //
 // Which parts are valid is given by `read_mask` (bit `1 << ProcFile` set: the file was read and
@@ -220,7 +236,9 @@ typedef struct {
   int32_t pid;
   // Files read and parsed successfully (`1 << ProcFile`).
   uint32_t read_mask;
-  // Files whose value came from the per-lifetime identity cache instead of a read this scan.
+  // Files whose value came from an earlier read instead of a read this scan: identity files
+  // from the per-lifetime cache, and `stat` of a process that has not run since the last
+  // scan under [`crate::Options::reuse_idle_stat`].
   uint32_t cached_mask;
   // State letter from `stat` (`R`, `S`, `Z`, ...).
   uint8_t state;
@@ -229,12 +247,16 @@ typedef struct {
   // Per file: 0, an `errno` (`ENOENT`/`ESRCH` gone, `EACCES`/`EPERM` not permitted), or
   // [`FILE_ERR_PARSE`].
   int32_t errors[PROCURING_FILE_COUNT];
+  // Padding, always zero.
+  uint32_t _pad2;
   // Fields of `stat`, valid when `read_mask` has [`ProcFile::Stat`].
   procuring_stat stat;
   // Fields of `status`, valid when `read_mask` has [`ProcFile::Status`].
   procuring_status status;
   // Fields of `io`, valid when `read_mask` has [`ProcFile::Io`].
   procuring_io io;
+  // Fields of `schedstat`, valid when `read_mask` has [`ProcFile::Schedstat`].
+  SchedstatFields schedstat;
   // `comm` file content (including its trailing newline).
   procuring_str comm;
   // `cmdline` content with its NUL separators (and trailing NUL) kept.
@@ -267,8 +289,9 @@ typedef struct {
   uint32_t held_fds;
   // Files longer than the first read buffer, re-read in full.
   uint32_t overflows;
-  // Padding.
-  uint32_t _pad;
+  // `stat` records served from the previous read because `schedstat` showed the process had
+  // not run ([`crate::Options::reuse_idle_stat`]).
+  uint32_t stat_reused;
   // Wall time of the scan in nanoseconds.
   uint64_t wall_ns;
 } procuring_scan_stats;

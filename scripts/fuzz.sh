@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fuzzes every parser of procuring (cargo-fuzz crate in fuzz/: targets stat, status, io,
+# Fuzzes every parser of procuring (cargo-fuzz crate in fuzz/: targets stat, status, io, schedstat,
 # cgroup, cmdline) for N seconds each (default 10). CI runs a few seconds each (make test-fuzz);
 # a long run, e.g. ten minutes per target on every core but one:
 #
@@ -26,7 +26,7 @@ cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 
 secs=${1:-10}
-targets=${FUZZ_TARGETS:-stat status io cgroup cmdline}
+targets=${FUZZ_TARGETS:-stat status io cgroup cmdline schedstat}
 jobs=${FUZZ_JOBS:-1}
 sanitizer=${FUZZ_SANITIZER:-address}
 

@@ -17,7 +17,7 @@ use crate::engine::uring::UringOptions;
 use crate::{EngineKind, Error, FileSet, Options, ProcRecord, ScanFlags, ScanStats, Scanner};
 
 /// Version of this ABI: bumped on any incompatible change of a struct or function.
-pub const PROCURING_ABI_VERSION: u32 = 1;
+pub const PROCURING_ABI_VERSION: u32 = 2;
 
 /// Success.
 pub const PROCURING_OK: i32 = 0;
@@ -50,6 +50,7 @@ pub const PROCURING_FILE_CMDLINE: u32 = 4;
 pub const PROCURING_FILE_EXE: u32 = 5;
 pub const PROCURING_FILE_CGROUP: u32 = 6;
 pub const PROCURING_FILE_ENVIRON: u32 = 7;
+pub const PROCURING_FILE_SCHEDSTAT: u32 = 8;
 
 /// Scan flag: re-read identity files even when cached.
 pub const PROCURING_SCAN_REFRESH_IDENTITY: u32 = 1;
@@ -87,6 +88,10 @@ pub struct procuring_options {
     pub uring_single_issuer: u32,
     /// sync: threads sharing the reads of one scan (default 1; more cut wall time, not CPU).
     pub threads: u32,
+    /// Non-zero: re-read stat only for processes that ran since the last scan (schedstat
+    /// decides; reused stat has `PROCURING_FILE_STAT` in `cached_mask`). Default 0. See the
+    /// Rust `Options::reuse_idle_stat` for which stat fields may then be old.
+    pub reuse_idle_stat: u32,
 }
 
 /// An opaque scanner handle.
@@ -207,6 +212,7 @@ pub extern "C" fn procuring_options_init(opts: *mut procuring_options) -> i32 {
             uring_iowq_workers: d.uring.iowq_workers,
             uring_single_issuer: d.uring.single_issuer as u32,
             threads: d.threads,
+            reuse_idle_stat: d.reuse_idle_stat as u32,
         };
         // SAFETY: non-null; the caller provides storage for one procuring_options.
         unsafe { opts.write(o) };
@@ -251,6 +257,7 @@ fn options_from(o: &procuring_options) -> Result<Options, Error> {
             single_issuer: o.uring_single_issuer != 0,
         },
         threads: o.threads,
+        reuse_idle_stat: o.reuse_idle_stat != 0,
     })
 }
 
@@ -461,7 +468,8 @@ pub extern "C" fn procuring_held_fds(s: *const procuring_scanner, held: *mut u32
 /// Name of a file index (`PROCURING_FILE_*`): "stat", "status", ...; "" when out of range.
 #[no_mangle]
 pub extern "C" fn procuring_file_name(file: u32) -> *const c_char {
-    const NAMES: [&CStr; 8] = [c"stat", c"status", c"io", c"comm", c"cmdline", c"exe", c"cgroup", c"environ"];
+    const NAMES: [&CStr; crate::FILE_COUNT] =
+        [c"stat", c"status", c"io", c"comm", c"cmdline", c"exe", c"cgroup", c"environ", c"schedstat"];
     NAMES.get(file as usize).map_or(c"".as_ptr(), |n| n.as_ptr())
 }
 

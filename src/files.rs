@@ -21,10 +21,14 @@ pub enum ProcFile {
     Cgroup = 6,
     /// `/proc/<pid>/environ` (needs ptrace-read permission on the target).
     Environ = 7,
+    /// `/proc/<pid>/schedstat`: run and wait time in ns of the main thread, and its number of
+    /// timeslices. Cheap to generate; with [`crate::Options::reuse_idle_stat`] it decides
+    /// whether `stat` must be read again.
+    Schedstat = 8,
 }
 
 /// Number of [`ProcFile`] kinds.
-pub const FILE_COUNT: usize = 8;
+pub const FILE_COUNT: usize = 9;
 
 impl ProcFile {
     /// Every file, in bit order.
@@ -39,6 +43,7 @@ impl ProcFile {
         ProcFile::Exe,
         ProcFile::Cgroup,
         ProcFile::Environ,
+        ProcFile::Schedstat,
     ];
 
     /// The file's name under `/proc/<pid>/`.
@@ -52,6 +57,7 @@ impl ProcFile {
             ProcFile::Exe => "exe",
             ProcFile::Cgroup => "cgroup",
             ProcFile::Environ => "environ",
+            ProcFile::Schedstat => "schedstat",
         }
     }
 
@@ -76,6 +82,7 @@ impl ProcFile {
             ProcFile::Exe => 512,
             ProcFile::Cgroup => 512,
             ProcFile::Environ => 2048,
+            ProcFile::Schedstat => 64,
         }
     }
 
@@ -178,6 +185,6 @@ mod tests {
         assert_eq!(s.iter().collect::<Vec<_>>(), vec![ProcFile::Stat, ProcFile::Exe]);
         assert!(FileSet::IDENTITY.contains(ProcFile::Environ));
         assert!(!FileSet::IDENTITY.contains(ProcFile::Stat));
-        assert_eq!(FileSet::ALL.0, 0xff);
+        assert_eq!(FileSet::ALL.0, 0x1ff);
     }
 }

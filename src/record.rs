@@ -30,7 +30,9 @@ pub struct ProcRecord {
     pub pid: i32,
     /// Files read and parsed successfully (`1 << ProcFile`).
     pub read_mask: u32,
-    /// Files whose value came from the per-lifetime identity cache instead of a read this scan.
+    /// Files whose value came from an earlier read instead of a read this scan: identity files
+    /// from the per-lifetime cache, and `stat` of a process that has not run since the last
+    /// scan under [`crate::Options::reuse_idle_stat`].
     pub cached_mask: u32,
     /// State letter from `stat` (`R`, `S`, `Z`, ...).
     pub state: u8,
@@ -39,6 +41,8 @@ pub struct ProcRecord {
     /// Per file: 0, an `errno` (`ENOENT`/`ESRCH` gone, `EACCES`/`EPERM` not permitted), or
     /// [`FILE_ERR_PARSE`].
     pub errors: [i32; FILE_COUNT],
+    /// Padding, always zero.
+    pub _pad2: u32,
 
     /// Fields of `stat`, valid when `read_mask` has [`ProcFile::Stat`].
     pub stat: StatFields,
@@ -46,6 +50,8 @@ pub struct ProcRecord {
     pub status: StatusFields,
     /// Fields of `io`, valid when `read_mask` has [`ProcFile::Io`].
     pub io: IoFields,
+    /// Fields of `schedstat`, valid when `read_mask` has [`ProcFile::Schedstat`].
+    pub schedstat: SchedstatFields,
 
     // ---- identity texts, raw bytes exactly as the kernel returned them ----
     /// `comm` file content (including its trailing newline).
@@ -138,8 +144,9 @@ pub struct ScanStats {
     pub held_fds: u32,
     /// Files longer than the first read buffer, re-read in full.
     pub overflows: u32,
-    /// Padding.
-    pub _pad: u32,
+    /// `stat` records served from the previous read because `schedstat` showed the process had
+    /// not run ([`crate::Options::reuse_idle_stat`]).
+    pub stat_reused: u32,
     /// Wall time of the scan in nanoseconds.
     pub wall_ns: u64,
 }
@@ -300,4 +307,16 @@ pub struct IoFields {
     pub read_bytes: u64,
     pub write_bytes: u64,
     pub cancelled_write_bytes: i64,
+}
+
+/// `/proc/<pid>/schedstat` of the process's main thread (`prometheus/procfs`'s `ProcSchedstat`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SchedstatFields {
+    /// Time spent running, in nanoseconds.
+    pub run_ns: u64,
+    /// Time spent runnable but waiting for a CPU, in nanoseconds.
+    pub wait_ns: u64,
+    /// Timeslices run (times the thread was switched in).
+    pub timeslices: u64,
 }

@@ -19,7 +19,7 @@ use crate::error::Error;
 use crate::files::{FileSet, ProcFile};
 use crate::parse;
 use crate::pids::PidLister;
-use crate::record::{ProcRecord, ScanStats, Snapshot, StrRef, FILE_ERR_PARSE};
+use crate::record::{ProcRecord, ScanStats, SchedstatFields, Snapshot, StatFields, StrRef, FILE_ERR_PARSE};
 use crate::sys;
 
 /// Descriptors held by every scanner of this process, against one budget for the process (half
@@ -39,8 +39,19 @@ fn unreserve_held() {
 const PROC_SUPER_MAGIC: i64 = 0x9fa0;
 /// Longest file the scanner accepts (cmdline/environ are bounded by ARG_MAX far below this).
 const MAX_FILE: usize = 64 << 20;
-/// Held files: those that are not identity files, indexed by `ProcFile as usize`.
-const HELD_KINDS: usize = 3;
+/// Held files: those that are not identity files (stat, status, io, schedstat).
+const HELD_KINDS: usize = 4;
+
+/// Slot of a held file in [`Entry::held`] and [`Entry::denied_errno`].
+fn slot(f: ProcFile) -> usize {
+    match f {
+        ProcFile::Stat => 0,
+        ProcFile::Status => 1,
+        ProcFile::Io => 2,
+        ProcFile::Schedstat => 3,
+        _ => unreachable!("identity files are never held"),
+    }
+}
 
 /// How a [`Scanner`] reads.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,18 +75,35 @@ pub struct Options {
     /// threads cut wall time, not CPU time (see docs/BENCHMARKS.md); parsing stays on the
     /// calling thread. Ignored by the `uring` engine (io-wq does its fan-out).
     pub threads: u32,
+    /// Re-read `stat` only for processes that ran since the last scan. Each scan then reads
+    /// `schedstat` (run time, wait time and timeslices of the main thread, through a held
+    /// descriptor, so a reused pid cannot alias) before `stat`; a single-threaded process whose
+    /// `schedstat` is unchanged gets the `stat` fields of its last read, with
+    /// [`ProcFile::Stat`] set in both `read_mask` and `cached_mask`.
+    ///
+    /// Exact under this option: everything that changes only when the process runs: `utime`,
+    /// `stime`, `cutime`, `cstime`, fault counters, `num_threads`, `vsize`, `comm`,
+    /// `starttime`. May be as old as the process's last run: what other processes or the
+    /// kernel change while it sleeps: `state` (a process woken but not yet run), `ppid`
+    /// (re-parenting), `tpgid`, `flags`, `priority`/`nice`/`policy`/`rt_priority`
+    /// (`renice`), `rss` (reclaim), `rsslim` (`prlimit`), `processor`. Multi-threaded
+    /// processes always get a fresh `stat` (`schedstat` covers the main thread only). Off by
+    /// default: for collectors that want CPU time (Kepler), it halves the kernel work of a scan
+    /// of idle processes (see docs/BENCHMARKS.md).
+    pub reuse_idle_stat: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Options {
             proc_root: PathBuf::from("/proc"),
-            files: FileSet::ALL.minus(FileSet::EMPTY.with(ProcFile::Environ)),
+            files: FileSet::ALL.minus(FileSet::EMPTY.with(ProcFile::Environ).with(ProcFile::Schedstat)),
             engine: EngineKind::Auto,
             hold_fds: true,
             max_held_fds: 0,
             uring: UringOptions::default(),
             threads: 1,
+            reuse_idle_stat: false,
         }
     }
 }
@@ -174,11 +202,59 @@ struct Entry {
     /// refresh is asked for; `denied_errno` keeps the kernel's exact errno per kind.
     denied: u32,
     denied_errno: [i32; HELD_KINDS],
+    /// [`Options::reuse_idle_stat`]: the last `stat` read, and scratch flags of this scan
+    /// (`stat` deferred until `schedstat` is read; `schedstat` read through a held handle).
+    last: Option<Box<LastStat>>,
+    defer_stat: bool,
+    sched_held: bool,
+}
+
+/// The last `stat` of a process and the `schedstat` read before it ([`Options::reuse_idle_stat`]).
+#[derive(Debug)]
+struct LastStat {
+    stat: StatFields,
+    state: u8,
+    comm_len: u8,
+    comm: [u8; 64],
+    /// `schedstat` read in an earlier phase than `stat` (zero: unknown, never reused).
+    sched: SchedstatFields,
+}
+
+impl LastStat {
+    /// Whether this scan's record (with `schedstat` read through a held handle) shows that the
+    /// process has not run since this `stat` was read.
+    fn still_valid(&self, rec: &ProcRecord) -> bool {
+        self.stat.num_threads == 1
+            && self.sched != SchedstatFields::default()
+            && rec.has(ProcFile::Schedstat)
+            && rec.schedstat == self.sched
+    }
 }
 
 impl Entry {
     fn new(pid: u32) -> Entry {
-        Entry { pid, starttime: 0, held: [NO_HANDLE; HELD_KINDS], ident: None, vanished: false, retry: false, fresh: 0, denied: 0, denied_errno: [0; HELD_KINDS] }
+        Entry {
+            pid,
+            starttime: 0,
+            held: [NO_HANDLE; HELD_KINDS],
+            ident: None,
+            vanished: false,
+            retry: false,
+            fresh: 0,
+            denied: 0,
+            denied_errno: [0; HELD_KINDS],
+            last: None,
+            defer_stat: false,
+            sched_held: false,
+        }
+    }
+
+    /// Forgets what was known of the process: the pid is gone or belongs to another process.
+    fn forget(&mut self) {
+        self.ident = None;
+        self.denied = 0;
+        self.starttime = 0;
+        self.last = None;
     }
 
     fn cached(&self, f: ProcFile) -> bool {
@@ -387,19 +463,30 @@ impl Scanner {
         self.reqs.clear();
         let refresh = flags.has(ScanFlags::REFRESH_IDENTITY);
         let skip_stat = flags.has(ScanFlags::SKIP_STAT) && !refresh;
+        // reuse_idle_stat: phase A reads schedstat (and the other files), phase A2 then reads
+        // stat where schedstat changed. Separate phases order the two reads on every engine.
+        let gate = self.opts.reuse_idle_stat && !skip_stat;
+        let first = if gate { files.with(ProcFile::Schedstat) } else { files };
+        let identity = FileSet(files.0 & FileSet::IDENTITY.0);
         for i in 0..self.entries.len() {
             let e = &mut self.entries[i];
             e.vanished = false;
             e.retry = false;
             e.fresh = 0;
+            e.sched_held = false;
             if refresh {
                 e.ident = None;
                 e.denied = 0;
             }
-            let f = if skip_stat && e.starttime != 0 { files.minus(FileSet::STAT) } else { files };
+            // Identity files read this scan are keyed by this scan's stat comm: no deferring.
+            e.defer_stat = gate && e.last.is_some() && identity.iter().all(|f| e.cached(f));
+            let f = if (skip_stat && e.starttime != 0) || e.defer_stat { first.minus(FileSet::STAT) } else { first };
             Self::queue(&mut self.reqs, i, e, f, self.held_cap, self.budget, &mut self.held);
         }
         self.read_and_absorb(0, true)?;
+        if gate {
+            self.reuse_or_read_stat()?;
+        }
 
         // Phase B: pids whose held descriptors say the process is gone, or whose starttime
         // changed: a new process reuses the pid. Start it over with fresh opens.
@@ -411,6 +498,7 @@ impl Scanner {
                 self.snap.records[i as usize] = ProcRecord { pid: e.pid as i32, ..Default::default() };
                 e.fresh = 0;
                 e.retry = false;
+                e.defer_stat = false;
                 Self::queue(&mut self.reqs, i as usize, e, files, self.held_cap, self.budget, &mut self.held);
             }
             self.read_and_absorb(from, false)?;
@@ -430,6 +518,31 @@ impl Scanner {
         st.held_fds = self.held;
         st.wall_ns = t0.elapsed().as_nanos() as u64;
         Ok(&self.snap)
+    }
+
+    /// Phase A2 of [`Options::reuse_idle_stat`]: for each process whose stat was deferred, the
+    /// last stat if schedstat (read through a held handle in phase A) shows it has not run
+    /// since, else a fresh read.
+    fn reuse_or_read_stat(&mut self) -> Result<(), Error> {
+        let from = self.reqs.len();
+        for i in 0..self.entries.len() {
+            let e = &mut self.entries[i];
+            if !e.defer_stat || e.vanished || e.retry {
+                continue;
+            }
+            let rec = &mut self.snap.records[i];
+            if let Some(last) = e.last.as_ref().filter(|l| e.sched_held && l.still_valid(rec)) {
+                rec.stat = last.stat;
+                rec.stat.comm = push(&mut self.snap.arena, &last.comm[..last.comm_len as usize])?;
+                rec.state = last.state;
+                rec.read_mask |= ProcFile::Stat.bit();
+                rec.cached_mask |= ProcFile::Stat.bit();
+                self.snap.stats.stat_reused += 1;
+                continue;
+            }
+            Self::queue(&mut self.reqs, i, e, FileSet::STAT, self.held_cap, self.budget, &mut self.held);
+        }
+        self.read_and_absorb(from, true)
     }
 
     /// Pairs the sorted pid list with the entries of the previous scan (a linear merge): kept
@@ -470,7 +583,7 @@ impl Scanner {
             if e.denied & f.bit() != 0 {
                 continue;
             }
-            let h = e.held[f as usize];
+            let h = e.held[slot(f)];
             let keep = h == NO_HANDLE && *held < cap && reserve_held(budget);
             if keep {
                 *held += 1; // reserved; given back if the open fails
@@ -567,7 +680,7 @@ impl Scanner {
         let e = &mut self.entries[i];
         if r.keep {
             if r.new_held != NO_HANDLE {
-                e.held[r.file as usize] = r.new_held;
+                e.held[slot(r.file)] = r.new_held;
             } else {
                 self.held -= 1;
                 unreserve_held();
@@ -582,21 +695,21 @@ impl Scanner {
             return Ok(());
         }
         let gone = r.res == -libc::ESRCH || r.res == -libc::ENOENT;
-        if r.file == ProcFile::Stat && gone {
+        // A held schedstat says ESRCH only when its process is gone; opened by path, ENOENT may
+        // also mean a kernel without schedstat: stat decides then.
+        let decides = r.file == ProcFile::Stat || (r.file == ProcFile::Schedstat && r.held != NO_HANDLE);
+        if decides && gone {
             if r.held != NO_HANDLE && may_retry {
                 // The held process is gone but the pid was listed: reused, or exiting right now.
                 e.release(self.engine.as_mut(), &mut self.held);
-                e.ident = None;
-                e.denied = 0;
-                e.starttime = 0;
+                e.forget();
                 e.retry = true;
                 self.retry.push(i as u32);
             } else {
                 e.release(self.engine.as_mut(), &mut self.held);
                 e.vanished = true;
                 // Forget it: if the pid is listed again, it is a new process.
-                e.starttime = 0;
-                e.ident = None;
+                e.forget();
                 self.snap.stats.vanished += 1;
             }
             return Ok(());
@@ -623,7 +736,7 @@ impl Scanner {
                 } else if errno == libc::EACCES || errno == libc::EPERM {
                     // Not retried every scan: permission is remembered for the process lifetime.
                     e.denied |= bit;
-                    e.denied_errno[r.file as usize] = errno;
+                    e.denied_errno[slot(r.file)] = errno;
                 }
                 rec.errors[r.file as usize] = errno;
                 return Ok(());
@@ -640,9 +753,7 @@ impl Scanner {
                         // Same pid, another process (a new starttime: only possible without held
                         // descriptors), or the same process after execve (new comm).
                         e.release(self.engine.as_mut(), &mut self.held);
-                        e.ident = None;
-                        e.denied = 0;
-                        e.starttime = 0;
+                        e.forget();
                         e.retry = true;
                         self.retry.push(i as u32);
                         return Ok(());
@@ -652,6 +763,9 @@ impl Scanner {
                         e.denied = 0;
                     }
                     e.starttime = st;
+                    if self.opts.reuse_idle_stat {
+                        remember_stat(e, rec, comm);
+                    }
                     true
                 }
                 Err(_) => false,
@@ -661,8 +775,7 @@ impl Scanner {
                     // A task reaped while its status was generated prints Tgid 0: it is gone.
                     e.release(self.engine.as_mut(), &mut self.held);
                     e.vanished = true;
-                    e.starttime = 0;
-                    e.ident = None;
+                    e.forget();
                     self.snap.stats.vanished += 1;
                     return Ok(());
                 }
@@ -675,6 +788,11 @@ impl Scanner {
                 Err(_) => false,
             },
             ProcFile::Io => parse::io::parse(data, &mut rec.io).is_ok(),
+            ProcFile::Schedstat => {
+                let ok = parse::schedstat::parse(data, &mut rec.schedstat).is_ok();
+                e.sched_held = ok && r.held != NO_HANDLE;
+                ok
+            }
             ProcFile::Cgroup | ProcFile::Comm | ProcFile::Cmdline | ProcFile::Environ | ProcFile::Exe => {
                 let ok = r.file != ProcFile::Cgroup || parse::cgroup::validate(data).is_ok();
                 let c = stat_comm(rec, arena);
@@ -728,7 +846,7 @@ impl Scanner {
                 continue;
             }
             for f in FileSet(files.0 & e.denied).iter() {
-                rec.errors[f as usize] = e.denied_errno[f as usize];
+                rec.errors[f as usize] = e.denied_errno[slot(f)];
             }
             for f in idfiles.iter() {
                 let Some(id) = e.ident.as_ref().filter(|id| id.have & f.bit() != 0) else {
@@ -803,6 +921,24 @@ fn read_share(root: RawFd, reqs: &mut [Req], buf: &mut Vec<u8>) {
         buf.resize(off as usize, 0);
     }
     SyncEngine.read(root, reqs, buf);
+}
+
+/// Keeps the `stat` just parsed into `rec` for [`Options::reuse_idle_stat`], with the
+/// `schedstat` read before it in this scan (only when stat was deferred: read afterwards).
+fn remember_stat(e: &mut Entry, rec: &ProcRecord, comm: &[u8]) {
+    if comm.len() > 64 {
+        e.last = None;
+        return;
+    }
+    let sched = if e.defer_stat && e.sched_held { rec.schedstat } else { SchedstatFields::default() };
+    let last = e.last.get_or_insert_with(|| {
+        Box::new(LastStat { stat: StatFields::default(), state: 0, comm_len: 0, comm: [0; 64], sched })
+    });
+    last.stat = rec.stat;
+    last.state = rec.state;
+    last.comm[..comm.len()].copy_from_slice(comm);
+    last.comm_len = comm.len() as u8;
+    last.sched = sched;
 }
 
 /// This scan's `stat` comm of `rec` (what a cached identity is keyed by), if stat was read.

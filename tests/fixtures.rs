@@ -23,7 +23,7 @@ fn every_field_of_a_complete_process() {
         assert_eq!(pids, vec![100, 101, 102, 103, 104], "non-numeric dirs are skipped");
         let r = *s.snapshot().get(100).unwrap();
         assert_eq!(r.read_mask, FileSet::ALL.0, "{engine:?}: errors {:?}", r.errors);
-        assert_eq!(r.errors, [0; 8]);
+        assert_eq!(r.errors, [0; procuring::FILE_COUNT]);
         assert_eq!(r.state, b'S');
         let st = r.stat;
         assert_eq!(text(&s, st.comm), b"my proc");
@@ -51,6 +51,8 @@ fn every_field_of_a_complete_process() {
         assert_eq!((ss.vm_pte, ss.vm_pmd, ss.vm_swap, ss.hugetlb_pages), (84 * k, 12 * k, 16 * k, 0));
         assert_eq!((ss.voluntary_ctxt_switches, ss.nonvoluntary_ctxt_switches), (4742, 1727));
         assert_eq!((ss.cap_inh, ss.cap_prm, ss.cap_eff, ss.cap_bnd, ss.cap_amb), (0, 1, 2, 0x1ff_ffff_ffff, 3));
+        let sc = r.schedstat;
+        assert_eq!((sc.run_ns, sc.wait_ns, sc.timeslices), (152000000, 3100000, 4742));
         let io = r.io;
         assert_eq!((io.rchar, io.wchar, io.syscr, io.syscw), (750339, 818609, 7405, 5245));
         assert_eq!((io.read_bytes, io.write_bytes, io.cancelled_write_bytes), (1024, 2048, -1024));

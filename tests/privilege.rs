@@ -220,7 +220,7 @@ fn hidepid(name: &str, strict_errno: bool) {
         }
         // noaccess: other users' pids listed, every file refused; ours read in full.
         let mut s = Scanner::new(Options { proc_root: noaccess.clone(), engine, files: FileSet::ALL, ..Default::default() }).unwrap();
-        let mut codes: HashMap<i32, Vec<[i32; 8]>> = HashMap::new();
+        let mut codes: HashMap<i32, Vec<[i32; procuring::FILE_COUNT]>> = HashMap::new();
         for round in 0..2 {
             let ctx = format!("hidepid=noaccess {engine:?} round {round}");
             let snap = s.scan().unwrap_or_else(|e| panic!("{ctx}: {e}"));
@@ -238,7 +238,7 @@ fn hidepid(name: &str, strict_errno: bool) {
             if strict_errno {
                 let kernel = std::fs::File::open(noaccess.join("1/stat")).unwrap_err().raw_os_error().unwrap();
                 let r = snap.get(1).unwrap();
-                assert_eq!(r.errors, [kernel; 8], "{ctx}: pid 1: the kernel said {kernel} for every file");
+                assert_eq!(r.errors, [kernel; procuring::FILE_COUNT], "{ctx}: pid 1: the kernel said {kernel} for every file");
             }
         }
         for (pid, c) in &codes {

@@ -3,6 +3,7 @@
 
 pub mod cgroup;
 pub mod io;
+pub mod schedstat;
 pub mod stat;
 pub mod status;
 
