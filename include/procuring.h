@@ -337,21 +337,37 @@ uint32_t procuring_abi_version(void);
 const char *procuring_last_error(void);
 
 // Fills `opts` with the defaults: /proc, every file but environ, auto engine, held fds.
+//
+// # Safety
+// `opts` is NULL or points to writable storage for one `procuring_options`.
 int32_t procuring_options_init(procuring_options *opts);
 
 // Creates a scanner. `opts` may be NULL for the defaults. On success stores the handle in
 // `*out` and returns 0; on failure returns a negative code (see `procuring_last_error`).
-int32_t procuring_scanner_new(const procuring_options *opts, procuring_scanner **out);
+//
+// # Safety
+// `opts` is NULL or points to a `procuring_options` filled by `procuring_options_init` (its `proc_root` NULL or a NUL-terminated string); `out` is NULL or writable.
+int32_t procuring_scanner_new(const procuring_options *opts,
+                              procuring_scanner **out);
 
 // Frees a scanner (NULL is ignored). Closes every held descriptor.
+//
+// # Safety
+// `s` is NULL or a handle from `procuring_scanner_new` not freed yet; it is invalid afterwards.
 void procuring_scanner_free(procuring_scanner *s);
 
 // Lists every process and reads the files of the options. The result is read with
 // `procuring_snapshot_get`.
+//
+// # Safety
+// `s` is NULL or a live handle from `procuring_scanner_new`, used by one thread at a time.
 int32_t procuring_scan(procuring_scanner *s);
 
 // Reads `files` (bitmask; stat always) of every listed process (`pids == NULL`) or of the
 // `n` given pids. `flags`: `PROCURING_SCAN_*`.
+//
+// # Safety
+// `s` as for `procuring_scan`; `pids` is NULL or points to `n` readable `int32_t`.
 int32_t procuring_scan_files(procuring_scanner *s,
                              uint32_t files,
                              uint32_t flags,
@@ -361,19 +377,38 @@ int32_t procuring_scan_files(procuring_scanner *s,
 // Lists the pids of the proc root (ascending) into `out` (capacity `cap`), storing the count
 // in `*n`. Returns `PROCURING_ERR_BUFFER_TOO_SMALL` (with the count needed in `*n`) when
 // `cap` is too small.
-int32_t procuring_list_pids(procuring_scanner *s, int32_t *out, size_t cap, size_t *n);
+//
+// # Safety
+// `s` as for `procuring_scan`; `out` points to `cap` writable `int32_t` (or is NULL with `cap` 0); `n` is NULL or writable.
+int32_t procuring_list_pids(procuring_scanner *s,
+                            int32_t *out,
+                            size_t cap,
+                            size_t *n);
 
 // Fills `*out` with a view of the last scan (empty before the first scan).
-int32_t procuring_snapshot_get(const procuring_scanner *s, procuring_snapshot *out);
+//
+// # Safety
+// `s` is NULL or a live handle; `out` is NULL or writable. The snapshot's pointers are valid until the next scan or free of `s`.
+int32_t procuring_snapshot_get(const procuring_scanner *s,
+                               procuring_snapshot *out);
 
 // The engine that runs: "uring" or "sync" (static string; "" for a NULL scanner).
+//
+// # Safety
+// `s` is NULL or a live handle from `procuring_scanner_new`.
 const char *procuring_engine_name(const procuring_scanner *s);
 
 // Why this engine runs (the rule `auto` applied, or why io_uring was refused). Valid while
 // the scanner lives; "" for a NULL scanner.
+//
+// # Safety
+// `s` is NULL or a live handle; the string is valid until `s` is freed.
 const char *procuring_engine_reason(const procuring_scanner *s);
 
 // Descriptors the scanner holds open, and the cap it applies (either pointer may be NULL).
+//
+// # Safety
+// `s` is NULL or a live handle; `held` and `cap` are NULL or writable.
 int32_t procuring_held_fds(const procuring_scanner *s, uint32_t *held, uint32_t *cap);
 
 // Name of a file index (`PROCURING_FILE_*`): "stat", "status", ...; "" when out of range.

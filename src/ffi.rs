@@ -192,8 +192,11 @@ pub extern "C" fn procuring_last_error() -> *const c_char {
 }
 
 /// Fills `opts` with the defaults: /proc, every file but environ, auto engine, held fds.
+///
+/// # Safety
+/// `opts` is NULL or points to writable storage for one `procuring_options`.
 #[no_mangle]
-pub extern "C" fn procuring_options_init(opts: *mut procuring_options) -> i32 {
+pub unsafe extern "C" fn procuring_options_init(opts: *mut procuring_options) -> i32 {
     guard(|| {
         if opts.is_null() {
             set_error("options is NULL");
@@ -263,8 +266,11 @@ fn options_from(o: &procuring_options) -> Result<Options, Error> {
 
 /// Creates a scanner. `opts` may be NULL for the defaults. On success stores the handle in
 /// `*out` and returns 0; on failure returns a negative code (see `procuring_last_error`).
+///
+/// # Safety
+/// `opts` is NULL or points to a `procuring_options` filled by `procuring_options_init` (its `proc_root` NULL or a NUL-terminated string); `out` is NULL or writable.
 #[no_mangle]
-pub extern "C" fn procuring_scanner_new(opts: *const procuring_options, out: *mut *mut procuring_scanner) -> i32 {
+pub unsafe extern "C" fn procuring_scanner_new(opts: *const procuring_options, out: *mut *mut procuring_scanner) -> i32 {
     guard(|| {
         if out.is_null() {
             set_error("out is NULL");
@@ -291,8 +297,11 @@ pub extern "C" fn procuring_scanner_new(opts: *const procuring_options, out: *mu
 }
 
 /// Frees a scanner (NULL is ignored). Closes every held descriptor.
+///
+/// # Safety
+/// `s` is NULL or a handle from `procuring_scanner_new` not freed yet; it is invalid afterwards.
 #[no_mangle]
-pub extern "C" fn procuring_scanner_free(s: *mut procuring_scanner) {
+pub unsafe extern "C" fn procuring_scanner_free(s: *mut procuring_scanner) {
     guard(|| {
         if !s.is_null() {
             // SAFETY: came from Box::into_raw in procuring_scanner_new and is freed once.
@@ -316,8 +325,11 @@ fn finish_scan(s: &mut procuring_scanner, r: impl FnOnce(&mut Scanner) -> Result
 
 /// Lists every process and reads the files of the options. The result is read with
 /// `procuring_snapshot_get`.
+///
+/// # Safety
+/// `s` is NULL or a live handle from `procuring_scanner_new`, used by one thread at a time.
 #[no_mangle]
-pub extern "C" fn procuring_scan(s: *mut procuring_scanner) -> i32 {
+pub unsafe extern "C" fn procuring_scan(s: *mut procuring_scanner) -> i32 {
     guard(|| match scanner_mut(s) {
         Ok(s) => finish_scan(s, |sc| sc.scan().map(|_| ())),
         Err(c) => c,
@@ -326,8 +338,11 @@ pub extern "C" fn procuring_scan(s: *mut procuring_scanner) -> i32 {
 
 /// Reads `files` (bitmask; stat always) of every listed process (`pids == NULL`) or of the
 /// `n` given pids. `flags`: `PROCURING_SCAN_*`.
+///
+/// # Safety
+/// `s` as for `procuring_scan`; `pids` is NULL or points to `n` readable `int32_t`.
 #[no_mangle]
-pub extern "C" fn procuring_scan_files(
+pub unsafe extern "C" fn procuring_scan_files(
     s: *mut procuring_scanner,
     files: u32,
     flags: u32,
@@ -365,8 +380,11 @@ pub extern "C" fn procuring_scan_files(
 /// Lists the pids of the proc root (ascending) into `out` (capacity `cap`), storing the count
 /// in `*n`. Returns `PROCURING_ERR_BUFFER_TOO_SMALL` (with the count needed in `*n`) when
 /// `cap` is too small.
+///
+/// # Safety
+/// `s` as for `procuring_scan`; `out` points to `cap` writable `int32_t` (or is NULL with `cap` 0); `n` is NULL or writable.
 #[no_mangle]
-pub extern "C" fn procuring_list_pids(s: *mut procuring_scanner, out: *mut i32, cap: usize, n: *mut usize) -> i32 {
+pub unsafe extern "C" fn procuring_list_pids(s: *mut procuring_scanner, out: *mut i32, cap: usize, n: *mut usize) -> i32 {
     guard(|| {
         let s = match scanner_mut(s) {
             Ok(s) => s,
@@ -395,8 +413,11 @@ pub extern "C" fn procuring_list_pids(s: *mut procuring_scanner, out: *mut i32, 
 }
 
 /// Fills `*out` with a view of the last scan (empty before the first scan).
+///
+/// # Safety
+/// `s` is NULL or a live handle; `out` is NULL or writable. The snapshot's pointers are valid until the next scan or free of `s`.
 #[no_mangle]
-pub extern "C" fn procuring_snapshot_get(s: *const procuring_scanner, out: *mut procuring_snapshot) -> i32 {
+pub unsafe extern "C" fn procuring_snapshot_get(s: *const procuring_scanner, out: *mut procuring_snapshot) -> i32 {
     guard(|| {
         let s = match scanner_mut(s.cast_mut()) {
             Ok(s) => s,
@@ -421,8 +442,11 @@ pub extern "C" fn procuring_snapshot_get(s: *const procuring_scanner, out: *mut 
 }
 
 /// The engine that runs: "uring" or "sync" (static string; "" for a NULL scanner).
+///
+/// # Safety
+/// `s` is NULL or a live handle from `procuring_scanner_new`.
 #[no_mangle]
-pub extern "C" fn procuring_engine_name(s: *const procuring_scanner) -> *const c_char {
+pub unsafe extern "C" fn procuring_engine_name(s: *const procuring_scanner) -> *const c_char {
     if s.is_null() {
         return c"".as_ptr();
     }
@@ -436,8 +460,11 @@ pub extern "C" fn procuring_engine_name(s: *const procuring_scanner) -> *const c
 
 /// Why this engine runs (the rule `auto` applied, or why io_uring was refused). Valid while
 /// the scanner lives; "" for a NULL scanner.
+///
+/// # Safety
+/// `s` is NULL or a live handle; the string is valid until `s` is freed.
 #[no_mangle]
-pub extern "C" fn procuring_engine_reason(s: *const procuring_scanner) -> *const c_char {
+pub unsafe extern "C" fn procuring_engine_reason(s: *const procuring_scanner) -> *const c_char {
     if s.is_null() {
         return c"".as_ptr();
     }
@@ -446,8 +473,11 @@ pub extern "C" fn procuring_engine_reason(s: *const procuring_scanner) -> *const
 }
 
 /// Descriptors the scanner holds open, and the cap it applies (either pointer may be NULL).
+///
+/// # Safety
+/// `s` is NULL or a live handle; `held` and `cap` are NULL or writable.
 #[no_mangle]
-pub extern "C" fn procuring_held_fds(s: *const procuring_scanner, held: *mut u32, cap: *mut u32) -> i32 {
+pub unsafe extern "C" fn procuring_held_fds(s: *const procuring_scanner, held: *mut u32, cap: *mut u32) -> i32 {
     guard(|| {
         let s = match scanner_mut(s.cast_mut()) {
             Ok(s) => s,
@@ -488,22 +518,26 @@ mod tests {
 
     #[test]
     fn null_handles_are_errors() {
-        assert_eq!(procuring_scan(std::ptr::null_mut()), PROCURING_ERR_INVALID_ARG);
+        // SAFETY: NULL handles are allowed (and refused with an error).
+        assert_eq!(unsafe { procuring_scan(std::ptr::null_mut()) }, PROCURING_ERR_INVALID_ARG);
         // SAFETY: procuring_last_error never returns NULL.
         let msg = unsafe { CStr::from_ptr(procuring_last_error()) };
         assert_eq!(msg.to_str().unwrap(), "scanner is NULL");
-        procuring_scanner_free(std::ptr::null_mut());
+        // SAFETY: NULL is ignored.
+        unsafe { procuring_scanner_free(std::ptr::null_mut()) };
     }
 
     #[test]
     fn bad_struct_size() {
         let mut o = std::mem::MaybeUninit::<procuring_options>::uninit();
-        assert_eq!(procuring_options_init(o.as_mut_ptr()), 0);
+        // SAFETY: `o` is writable storage for one procuring_options.
+        assert_eq!(unsafe { procuring_options_init(o.as_mut_ptr()) }, 0);
         // SAFETY: initialised just above.
         let mut o = unsafe { o.assume_init() };
         o.struct_size = 4;
         let mut out = std::ptr::null_mut();
-        assert_eq!(procuring_scanner_new(&o, &mut out), PROCURING_ERR_INVALID_ARG);
+        // SAFETY: `o` and `out` are live locals.
+        assert_eq!(unsafe { procuring_scanner_new(&o, &mut out) }, PROCURING_ERR_INVALID_ARG);
         assert!(out.is_null());
     }
 }

@@ -17,7 +17,8 @@ fn last_error() -> String {
 
 fn options() -> procuring_options {
     let mut o = MaybeUninit::uninit();
-    assert_eq!(procuring_options_init(o.as_mut_ptr()), PROCURING_OK);
+    // SAFETY: `o` is writable storage for one procuring_options.
+    assert_eq!(unsafe { procuring_options_init(o.as_mut_ptr()) }, PROCURING_OK);
     // SAFETY: initialised just above.
     unsafe { o.assume_init() }
 }
@@ -27,50 +28,53 @@ fn panics_are_caught_and_poison_the_scanner() {
     // One line per (expected) panic instead of a backtrace each.
     std::panic::set_hook(Box::new(|info| eprintln!("panic hook: {info}")));
     std::env::set_var("PROCURING_TEST_PANIC", "scan");
+    // SAFETY (every unsafe block below): the pointers passed are NULL where the ABI allows it
+    // or point to live locals of the right type and length; each handle comes from
+    // procuring_scanner_new and is freed exactly once.
     for engine in [PROCURING_ENGINE_SYNC, PROCURING_ENGINE_URING] {
         let mut o = options();
         o.engine = engine;
         let mut s = std::ptr::null_mut();
-        assert_eq!(procuring_scanner_new(&o, &mut s), PROCURING_OK, "{}", last_error());
+        assert_eq!(unsafe { procuring_scanner_new(&o, &mut s) }, PROCURING_OK, "{}", last_error());
 
-        assert_eq!(procuring_scan(s), PROCURING_ERR_PANIC);
+        assert_eq!(unsafe { procuring_scan(s) }, PROCURING_ERR_PANIC);
         let msg = last_error();
         assert!(msg.contains("panic") && msg.contains("PROCURING_TEST_PANIC"), "{msg}");
         println!("engine {engine}: first scan -> {PROCURING_ERR_PANIC}: {msg}");
 
         // Poisoned for good: every call on it says so, none panics again.
-        assert_eq!(procuring_scan(s), PROCURING_ERR_PANIC);
+        assert_eq!(unsafe { procuring_scan(s) }, PROCURING_ERR_PANIC);
         let msg = last_error();
         assert!(msg.contains("poisoned"), "{msg}");
-        assert_eq!(procuring_scan_files(s, 1, 0, std::ptr::null(), 0), PROCURING_ERR_PANIC);
+        assert_eq!(unsafe { procuring_scan_files(s, 1, 0, std::ptr::null(), 0) }, PROCURING_ERR_PANIC);
         let pids = [1i32];
-        assert_eq!(procuring_scan_files(s, 1, 0, pids.as_ptr(), 1), PROCURING_ERR_PANIC);
+        assert_eq!(unsafe { procuring_scan_files(s, 1, 0, pids.as_ptr(), 1) }, PROCURING_ERR_PANIC);
         let mut snap = MaybeUninit::<procuring_snapshot>::uninit();
-        assert_eq!(procuring_snapshot_get(s, snap.as_mut_ptr()), PROCURING_ERR_PANIC);
+        assert_eq!(unsafe { procuring_snapshot_get(s, snap.as_mut_ptr()) }, PROCURING_ERR_PANIC);
         let (mut n, mut buf) = (0usize, [0i32; 4]);
-        assert_eq!(procuring_list_pids(s, buf.as_mut_ptr(), buf.len(), &mut n), PROCURING_ERR_PANIC);
+        assert_eq!(unsafe { procuring_list_pids(s, buf.as_mut_ptr(), buf.len(), &mut n) }, PROCURING_ERR_PANIC);
         let (mut held, mut cap) = (0u32, 0u32);
-        assert_eq!(procuring_held_fds(s, &mut held, &mut cap), PROCURING_ERR_PANIC);
+        assert_eq!(unsafe { procuring_held_fds(s, &mut held, &mut cap) }, PROCURING_ERR_PANIC);
         println!("engine {engine}: poisoned scanner -> {PROCURING_ERR_PANIC}: {}", last_error());
-        procuring_scanner_free(s);
+        unsafe { procuring_scanner_free(s) };
 
         // The pid-list path panics the same way, on a fresh scanner.
         let mut s = std::ptr::null_mut();
-        assert_eq!(procuring_scanner_new(&o, &mut s), PROCURING_OK);
-        assert_eq!(procuring_scan_files(s, 1, 0, pids.as_ptr(), 1), PROCURING_ERR_PANIC);
+        assert_eq!(unsafe { procuring_scanner_new(&o, &mut s) }, PROCURING_OK);
+        assert_eq!(unsafe { procuring_scan_files(s, 1, 0, pids.as_ptr(), 1) }, PROCURING_ERR_PANIC);
         assert!(last_error().contains("panic"));
-        assert_eq!(procuring_scan(s), PROCURING_ERR_PANIC);
-        procuring_scanner_free(s);
+        assert_eq!(unsafe { procuring_scan(s) }, PROCURING_ERR_PANIC);
+        unsafe { procuring_scanner_free(s) };
     }
 
     // Without the variable, scanners work again (nothing global was left broken).
     std::env::remove_var("PROCURING_TEST_PANIC");
     let mut s = std::ptr::null_mut();
-    assert_eq!(procuring_scanner_new(&options(), &mut s), PROCURING_OK);
-    assert_eq!(procuring_scan(s), PROCURING_OK, "{}", last_error());
+    assert_eq!(unsafe { procuring_scanner_new(&options(), &mut s) }, PROCURING_OK);
+    assert_eq!(unsafe { procuring_scan(s) }, PROCURING_OK, "{}", last_error());
     let mut snap = MaybeUninit::<procuring_snapshot>::uninit();
-    assert_eq!(procuring_snapshot_get(s, snap.as_mut_ptr()), PROCURING_OK);
+    assert_eq!(unsafe { procuring_snapshot_get(s, snap.as_mut_ptr()) }, PROCURING_OK);
     // SAFETY: filled by the successful call above.
     assert!(unsafe { snap.assume_init() }.count > 0);
-    procuring_scanner_free(s);
+    unsafe { procuring_scanner_free(s) };
 }

@@ -895,12 +895,14 @@ fn roots_that_are_not_procfs() {
 
     // The C ABI says the same.
     let mut o = std::mem::MaybeUninit::uninit();
-    assert_eq!(procuring::ffi::procuring_options_init(o.as_mut_ptr()), 0);
+    // SAFETY: `o` is writable storage for one procuring_options.
+    assert_eq!(unsafe { procuring::ffi::procuring_options_init(o.as_mut_ptr()) }, 0);
     // SAFETY: initialised just above.
     let mut o = unsafe { o.assume_init() };
     o.proc_root = c"/nonexistent/proc".as_ptr();
     let mut sc = std::ptr::null_mut();
-    assert_eq!(procuring::ffi::procuring_scanner_new(&o, &mut sc), procuring::ffi::PROCURING_ERR_IO);
+    // SAFETY: `o` (its proc_root a live C string) and `sc` are live locals.
+    assert_eq!(unsafe { procuring::ffi::procuring_scanner_new(&o, &mut sc) }, procuring::ffi::PROCURING_ERR_IO);
     // SAFETY: never NULL, valid until the next call on this thread.
     let msg = unsafe { CStr::from_ptr(procuring::ffi::procuring_last_error()) }.to_string_lossy().into_owned();
     assert!(msg.contains("/nonexistent/proc") && msg.contains("No such file"), "{msg}");

@@ -95,24 +95,29 @@ fn refused(errno: i32, name: &str) {
 
     // The C ABI: PROCURING_ERR_URING_UNAVAILABLE with the same message; auto works.
     let mut o = std::mem::MaybeUninit::uninit();
-    assert_eq!(ffi::procuring_options_init(o.as_mut_ptr()), ffi::PROCURING_OK);
+    // SAFETY: `o` is writable storage for one procuring_options.
+    assert_eq!(unsafe { ffi::procuring_options_init(o.as_mut_ptr()) }, ffi::PROCURING_OK);
     // SAFETY: initialised just above.
     let mut o = unsafe { o.assume_init() };
     o.engine = ffi::PROCURING_ENGINE_URING;
     let mut sc = std::ptr::null_mut();
-    let rc = ffi::procuring_scanner_new(&o, &mut sc);
+    // SAFETY: `o` and `sc` are live locals.
+    let rc = unsafe { ffi::procuring_scanner_new(&o, &mut sc) };
     // SAFETY: never NULL; valid until the next call on this thread.
     let m = unsafe { CStr::from_ptr(ffi::procuring_last_error()) }.to_string_lossy().into_owned();
     assert_eq!(rc, ffi::PROCURING_ERR_URING_UNAVAILABLE, "{m}");
     assert!(sc.is_null());
     assert!(m.contains(word), "{m}");
     o.engine = ffi::PROCURING_ENGINE_AUTO;
-    assert_eq!(ffi::procuring_scanner_new(&o, &mut sc), ffi::PROCURING_OK);
+    // SAFETY: `o` and `sc` are live locals.
+    assert_eq!(unsafe { ffi::procuring_scanner_new(&o, &mut sc) }, ffi::PROCURING_OK);
     // SAFETY: a live scanner; the name is a static string.
     let engine = unsafe { CStr::from_ptr(ffi::procuring_engine_name(sc)) };
     assert_eq!(engine.to_bytes(), b"sync");
-    assert_eq!(ffi::procuring_scan(sc), ffi::PROCURING_OK);
-    ffi::procuring_scanner_free(sc);
+    // SAFETY: a live scanner, freed once.
+    assert_eq!(unsafe { ffi::procuring_scan(sc) }, ffi::PROCURING_OK);
+    // SAFETY: as above.
+    unsafe { ffi::procuring_scanner_free(sc) };
     println!("CHILD-DONE {name}");
 }
 

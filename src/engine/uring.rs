@@ -219,14 +219,13 @@ impl UringEngine {
     }
 
     fn finish_chunk(&mut self, start: usize, end: usize, reqs: &mut [Req]) {
-        for i in start..end {
-            let r = &mut reqs[i];
+        for (k, r) in reqs[start..end].iter_mut().enumerate() {
             if r.held != NO_HANDLE {
                 continue;
             }
-            let slot = self.slot_of[i - start];
-            if self.open_res[i - start] < 0 {
-                r.res = self.open_res[i - start];
+            let slot = self.slot_of[k];
+            if self.open_res[k] < 0 {
+                r.res = self.open_res[k];
                 self.free.push(slot);
             } else if r.keep && r.res >= 0 {
                 r.new_held = slot;
