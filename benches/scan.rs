@@ -7,9 +7,25 @@
 //! one scan of *every* process of the machine (the children plus whatever else runs), so the
 //! per-process numbers divide by the processes a scan returned, printed at the start.
 //!
-//! Groups: `stat` (stat only), `3files` (stat, status, io) and `cold` (a new scanner reading
-//! every file, identity files included). `floor/...` is a bare `pread(fd, buf, 4096, 0)` loop
-//! over descriptors already open on every process's files: what the kernel has to do anyway.
+//! Groups: `stat` (stat only), `3files` (stat, status, io), `cold` (a new scanner reading
+//! every file, identity files included) and `list` (listing the pids only). Each group has a
+//! `floor/...`: the syscalls the kernel has to serve anyway, made with libc directly, one reused
+//! buffer, no parsing, no allocation:
+//!
+//! - `stat`, `3files`: a bare `pread(fd, buf, 4096, 0)` loop over descriptors already open on
+//!   every process's files (no listing: the `list` floor is its cost, add the two).
+//! - `cold`: `floor/cold-open-read-close`: one getdents64 pass over `/proc`, then per listed pid
+//!   `openat` + `read` + `close` of every file the cold scans read (`FileSet::ALL`: stat, status,
+//!   io, comm, cmdline, cgroup, environ) and `readlinkat` of `exe`. A read that does not fill
+//!   the 64 KiB buffer is the whole file (the scanner's rule too), so there is no extra `read`
+//!   returning 0. The cold scans keep stat/status/io open (closed outside the measurement),
+//!   so the floor's closes are a little more than they pay.
+//! - `list`: `floor/getdents`: `lseek(0)` + a getdents64 loop over a held `/proc` descriptor
+//!   into a 64 KiB buffer, counting numeric entries; `sync/list-pids` is
+//!   `Scanner::list_pids` into a reused `Vec`.
+//!
+//! The summary's `cpu/floor` column is the CPU per process of a row over that of its group's
+//! floor (per process, since other work may change the process count between benchmarks).
 //!
 //! Environment: `PROCURING_BENCH_PROCS` (children), `PROCURING_BENCH_TIME` (measurement
 //! seconds, default 2), `PROCURING_BENCH_WARMUP` (default 0.5), `PROCURING_BENCH_SAMPLES`
@@ -38,8 +54,9 @@ use procuring::{EngineKind, FileSet, Options, ProcFile, ScanFlags, Scanner, Urin
 
 /// User + system CPU time of this process (every thread, io-wq workers included), in ns.
 fn cpu_ns() -> u64 {
-    // SAFETY: getrusage only writes the struct it is given.
+    // SAFETY: rusage is plain data, valid when zeroed.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage only writes the struct it is given.
     unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
     let tv = |t: libc::timeval| t.tv_sec as u64 * 1_000_000_000 + t.tv_usec as u64 * 1_000;
     tv(ru.ru_utime) + tv(ru.ru_stime)
@@ -127,6 +144,7 @@ extern "C" fn reap_at_exit() {
         unsafe { libc::kill(pid, libc::SIGKILL) };
     }
     for &pid in &pids {
+        // SAFETY: reaping our own children; a null status pointer is allowed.
         unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
     }
 }
@@ -266,6 +284,13 @@ enum Kind {
     Warm(Options, FileSet),
     /// A new scanner per iteration, first scan of `FileSet::ALL` (identity files read).
     Cold(Options),
+    /// One getdents64 pass, then open + read + close of every file of `FileSet::ALL` of every
+    /// listed pid (`readlinkat` for `exe`).
+    ColdFloor,
+    /// A bare getdents64 loop over `/proc`, counting numeric entries.
+    GetdentsFloor,
+    /// `Scanner::list_pids` into a reused `Vec`.
+    ListPids(Options),
 }
 
 struct Def {
@@ -308,8 +333,11 @@ fn defs(cpus: u32) -> Vec<Def> {
         Def { group: "3files", name: "uring/held".into(), kind: Kind::Warm(uring(true, u), THREE) },
         Def { group: "3files", name: "uring/no-held".into(), kind: Kind::Warm(uring(false, u), THREE) },
         Def { group: "3files", name: "uring/held-async".into(), kind: Kind::Warm(uring(true, asy), THREE) },
+        Def { group: "cold", name: "floor/cold-open-read-close".into(), kind: Kind::ColdFloor },
         Def { group: "cold", name: "sync/cold-identity".into(), kind: Kind::Cold(sync(true)) },
         Def { group: "cold", name: "uring/cold-identity".into(), kind: Kind::Cold(uring(true, u)) },
+        Def { group: "list", name: "floor/getdents".into(), kind: Kind::GetdentsFloor },
+        Def { group: "list", name: "sync/list-pids".into(), kind: Kind::ListPids(sync(false)) },
     ]);
     v
 }
@@ -351,6 +379,122 @@ impl Drop for FloorFds {
             unsafe { libc::close(fd) };
         }
     }
+}
+
+/// `/proc` held open as a directory, with a reused 64 KiB buffer for `getdents64`.
+struct ProcDir {
+    fd: RawFd,
+    buf: Vec<u8>,
+}
+
+impl ProcDir {
+    fn open() -> ProcDir {
+        // SAFETY: a plain open of a NUL-terminated path.
+        let fd = unsafe { libc::open(b"/proc\0".as_ptr().cast(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC) };
+        assert!(fd >= 0, "open /proc: {}", std::io::Error::last_os_error());
+        ProcDir { fd, buf: vec![0u8; 64 * 1024] }
+    }
+
+    /// Rewinds and reads every entry, calling `f` with each numeric name; returns their count.
+    fn for_each_pid(&mut self, mut f: impl FnMut(u32)) -> usize {
+        // SAFETY: lseek on a descriptor this struct owns.
+        unsafe { libc::lseek(self.fd, 0, libc::SEEK_SET) };
+        let mut count = 0;
+        loop {
+            // SAFETY: buf is valid for buf.len() bytes of writes; the kernel writes whole
+            // linux_dirent64 records into it.
+            let n = unsafe { libc::syscall(libc::SYS_getdents64, self.fd, self.buf.as_mut_ptr(), self.buf.len()) };
+            if n <= 0 {
+                break;
+            }
+            // linux_dirent64: u64 ino, i64 off, u16 reclen, u8 type, NUL-terminated name.
+            let mut b = &self.buf[..n as usize];
+            while b.len() >= 20 {
+                let reclen = u16::from_ne_bytes([b[16], b[17]]) as usize;
+                if reclen < 20 || reclen > b.len() {
+                    break;
+                }
+                let mut pid = 0u32;
+                let mut digits = 0;
+                for &c in &b[19..reclen] {
+                    if !c.is_ascii_digit() {
+                        if c != 0 {
+                            digits = 0;
+                        }
+                        break;
+                    }
+                    pid = pid.wrapping_mul(10).wrapping_add((c - b'0') as u32);
+                    digits += 1;
+                }
+                if digits > 0 {
+                    count += 1;
+                    f(pid);
+                }
+                b = &b[reclen..];
+            }
+        }
+        count
+    }
+}
+
+impl Drop for ProcDir {
+    fn drop(&mut self) {
+        // SAFETY: closing the descriptor this struct opened.
+        unsafe { libc::close(self.fd) };
+    }
+}
+
+/// Writes `<pid>/<name>\0` into `out`; returns the length without the NUL.
+fn pid_path(pid: u32, name: &[u8], out: &mut [u8; 32]) -> usize {
+    let mut digits = [0u8; 10];
+    let (mut n, mut i) = (pid, digits.len());
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let d = &digits[i..];
+    out[..d.len()].copy_from_slice(d);
+    out[d.len()] = b'/';
+    let end = d.len() + 1 + name.len();
+    out[d.len() + 1..end].copy_from_slice(name);
+    out[end] = 0;
+    end
+}
+
+/// The cold floor: one listing, then every file of `FileSet::ALL` of every listed pid opened,
+/// read whole into `buf` and closed (`exe` read with `readlinkat`). Returns the pids listed.
+fn cold_floor(dir: &mut ProcDir, buf: &mut [u8]) -> usize {
+    let root = dir.fd;
+    dir.for_each_pid(|pid| {
+        let mut path = [0u8; 32];
+        for f in FileSet::ALL.iter() {
+            pid_path(pid, f.name().as_bytes(), &mut path);
+            if f == ProcFile::Exe {
+                // SAFETY: path is NUL-terminated; buf is valid for buf.len() bytes of writes.
+                let n = unsafe { libc::readlinkat(root, path.as_ptr().cast(), buf.as_mut_ptr().cast(), buf.len()) };
+                black_box(n);
+                continue;
+            }
+            // SAFETY: path is NUL-terminated; root is the open /proc directory.
+            let fd = unsafe { libc::openat(root, path.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC) };
+            if fd < 0 {
+                continue;
+            }
+            loop {
+                // SAFETY: buf is valid for buf.len() bytes of writes; fd was opened above.
+                let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+                if n < buf.len() as isize {
+                    break; // a short read is the whole file (0 at EOF, < 0 on error)
+                }
+            }
+            // SAFETY: closing the descriptor opened above.
+            unsafe { libc::close(fd) };
+        }
+    })
 }
 
 struct Settings {
@@ -422,6 +566,46 @@ fn run_def<M: Measurement>(c: &mut Criterion<M>, prefix: &str, d: &Def, s: &Sett
                 });
             });
         }
+        Kind::ColdFloor => {
+            let mut st: Option<(ProcDir, Vec<u8>)> = None;
+            g.bench_function(d.name.as_str(), |b| {
+                let (dir, buf) = st.get_or_insert_with(|| (ProcDir::open(), vec![0u8; 64 * 1024]));
+                b.iter(|| {
+                    let n = cold_floor(dir, buf);
+                    seen.note(n);
+                    black_box(n)
+                });
+            });
+        }
+        Kind::GetdentsFloor => {
+            let mut st: Option<ProcDir> = None;
+            g.bench_function(d.name.as_str(), |b| {
+                let dir = st.get_or_insert_with(ProcDir::open);
+                b.iter(|| {
+                    let n = dir.for_each_pid(|pid| {
+                        black_box(pid);
+                    });
+                    seen.note(n);
+                    black_box(n)
+                });
+            });
+        }
+        Kind::ListPids(o) => {
+            let mut st: Option<(Scanner, Vec<u32>)> = None;
+            g.bench_function(d.name.as_str(), |b| {
+                let (sc, pids) = st.get_or_insert_with(|| {
+                    let mut sc = Scanner::new(o.clone()).expect("scanner");
+                    let mut pids = Vec::new();
+                    sc.list_pids(&mut pids).expect("list");
+                    (sc, pids)
+                });
+                b.iter(|| {
+                    sc.list_pids(pids).expect("list");
+                    seen.note(pids.len());
+                    black_box(pids.len())
+                });
+            });
+        }
         Kind::Cold(o) => {
             g.bench_function(d.name.as_str(), |b| {
                 // The scanner is returned so that its drop (closing held descriptors) falls
@@ -445,8 +629,9 @@ fn run_def<M: Measurement>(c: &mut Criterion<M>, prefix: &str, d: &Def, s: &Sett
 }
 
 fn nofile_soft() -> u64 {
-    // SAFETY: getrlimit on a local struct.
+    // SAFETY: rlimit is plain data, valid when zeroed.
     let mut rl: libc::rlimit = unsafe { std::mem::zeroed() };
+    // SAFETY: getrlimit on a local struct.
     unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) };
     rl.rlim_cur
 }
@@ -552,10 +737,12 @@ fn load(dir: &Path, prefix: &str, d: &Def) -> Option<(f64, f64)> {
 }
 
 fn summarize(dir: &Path, rows: &[Row], procs: usize, meta: &str, probes: &[String]) {
+    let per = |n: usize| if n > 0 { n } else { procs } as f64;
+    // CPU per process of the group's floor.
     let floor_of = |g: &str| {
         rows.iter()
             .find(|r| r.group == g && r.name.starts_with("floor/"))
-            .and_then(|r| r.cpu.map(|c| c.1))
+            .and_then(|r| r.cpu.map(|c| c.1 / per(r.seen.1.last)))
     };
     println!();
     println!("procuring bench summary: {procs} processes at the start (medians; CPU = user+sys of this process;");
@@ -568,10 +755,9 @@ fn summarize(dir: &Path, rows: &[Row], procs: usize, meta: &str, probes: &[Strin
     for r in rows {
         let (w, c) = (r.wall.map(|x| x.1), r.cpu.map(|x| x.1));
         let f = |x: Option<f64>, div: f64| x.map_or("-".to_string(), |v| format!("{:.3}", v / div));
-        let per = |n: usize| if n > 0 { n } else { procs } as f64;
         let fr = |x: Option<f64>, n: usize| x.map_or("-".to_string(), |v| format!("{:.0}", v / per(n)));
         let ratio = match (c, floor_of(r.group)) {
-            (Some(c), Some(fl)) if fl > 0.0 => format!("{:.2}x", c / fl),
+            (Some(c), Some(fl)) if fl > 0.0 => format!("{:.2}x", c / per(r.seen.1.last) / fl),
             _ => "-".into(),
         };
         println!(

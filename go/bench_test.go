@@ -1,8 +1,10 @@
 package procuring
 
 import (
+	"encoding/binary"
 	"syscall"
 	"testing"
+	"unsafe"
 
 	"github.com/prometheus/procfs"
 )
@@ -10,6 +12,10 @@ import (
 // Benchmarks run against PROCURING_BENCH_PROCS (default 2000) idle children, started once
 // and killed by TestMain. Besides ns/op and allocs/op, each reports cpu-ns/op: user+system
 // CPU time of the whole process (io_uring's io-wq workers included) per operation.
+//
+// The floor sub-benchmarks (AllProcs/getdents-floor, KeplerScan/floor, KeplerFirstScan/floor)
+// make only the syscalls any implementation has to make, with raw syscalls, reused buffers and
+// no parsing (neither procfs nor the library): "best possible ratio" = procfs / floor.
 
 func cpuTime() int64 {
 	var ru syscall.Rusage
@@ -38,6 +44,119 @@ func benchFS(b *testing.B, engine string) FS {
 	return fs
 }
 
+// floorBuf is the reused buffer of the floors: getdents64 records and file contents.
+const floorBuf = 64 << 10
+
+// floorList reads every entry of the directory fd (from its current offset, normally 0) with
+// getdents64 into buf and appends the numeric names to pids[:0].
+func floorList(b *testing.B, fd int, buf []byte, pids []int) []int {
+	pids = pids[:0]
+	for {
+		n, err := syscall.Getdents(fd, buf)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			b.Fatal("getdents /proc:", err)
+		}
+		if n <= 0 {
+			return pids
+		}
+		// linux_dirent64: u64 ino, i64 off, u16 reclen, u8 type, NUL-terminated name.
+		for d := buf[:n]; len(d) >= 20; {
+			reclen := int(binary.NativeEndian.Uint16(d[16:18]))
+			if reclen < 20 || reclen > len(d) {
+				break
+			}
+			pid, digits := 0, 0
+			for _, c := range d[19:reclen] {
+				if c < '0' || c > '9' {
+					if c != 0 {
+						digits = 0
+					}
+					break
+				}
+				pid = pid*10 + int(c-'0')
+				digits++
+			}
+			if digits > 0 {
+				pids = append(pids, pid)
+			}
+			d = d[reclen:]
+		}
+	}
+}
+
+// floorListProc is one listing as procfs does it: open /proc, getdents64 to the end, close.
+func floorListProc(b *testing.B, buf []byte, pids []int) []int {
+	fd, err := syscall.Open("/proc", syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		b.Fatal("open /proc:", err)
+	}
+	pids = floorList(b, fd, buf, pids)
+	syscall.Close(fd)
+	return pids
+}
+
+// floorPath writes "<pid>/<name>\x00" into path (reused) and returns it.
+func floorPath(path []byte, pid int, name string) []byte {
+	var digits [20]byte
+	i := len(digits)
+	for {
+		i--
+		digits[i] = byte('0' + pid%10)
+		pid /= 10
+		if pid == 0 {
+			break
+		}
+	}
+	path = append(path[:0], digits[i:]...)
+	path = append(path, '/')
+	path = append(path, name...)
+	return append(path, 0)
+}
+
+// floorIdentity are the files a first Kepler scan reads of every process through procfs
+// (keplerProcfs: Stat, Comm, Cgroups, Environ, CmdLine; Executable is a readlink of exe).
+var floorIdentity = []string{"stat", "comm", "cgroup", "environ", "cmdline"}
+
+// floorFirstScan is the kernel's part of a first Kepler scan: one listing of /proc, then per
+// pid open + read + close of floorIdentity and readlinkat of exe, relative to the /proc
+// descriptor (no allocation). A read that does not fill buf is the whole file: one read per
+// file (procfs's io.ReadAll makes a second one, returning 0, which a floor need not).
+func floorFirstScan(b *testing.B, buf, path []byte, pids []int) ([]int, []byte) {
+	dir, err := syscall.Open("/proc", syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		b.Fatal("open /proc:", err)
+	}
+	pids = floorList(b, dir, buf, pids)
+	for _, pid := range pids {
+		for _, name := range floorIdentity {
+			path = floorPath(path, pid, name)
+			fd, _, e := syscall.Syscall6(syscall.SYS_OPENAT, uintptr(dir), uintptr(unsafe.Pointer(&path[0])),
+				syscall.O_RDONLY|syscall.O_CLOEXEC, 0, 0, 0)
+			if e != 0 {
+				continue // exited, or a kernel thread's empty file
+			}
+			for {
+				n, err := syscall.Read(int(fd), buf)
+				if err == syscall.EINTR {
+					continue
+				}
+				if err != nil || n < len(buf) {
+					break
+				}
+			}
+			syscall.Close(int(fd))
+		}
+		path = floorPath(path, pid, "exe")
+		syscall.Syscall6(syscall.SYS_READLINKAT, uintptr(dir), uintptr(unsafe.Pointer(&path[0])),
+			uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)), 0, 0)
+	}
+	syscall.Close(dir)
+	return pids, path
+}
+
 func BenchmarkAllProcs(b *testing.B) {
 	benchChildren(b)
 	b.Run("procfs", func(b *testing.B) {
@@ -58,6 +177,11 @@ func BenchmarkAllProcs(b *testing.B) {
 				b.Fatal(err)
 			}
 		})
+	})
+	// What any listing costs: open /proc, getdents64 to the end, numeric names parsed, close.
+	b.Run("getdents-floor", func(b *testing.B) {
+		buf, pids := make([]byte, floorBuf), make([]int, 0, 4096)
+		measure(b, func() { pids = floorListProc(b, buf, pids) })
 	})
 }
 
@@ -145,6 +269,34 @@ func BenchmarkKeplerScan(b *testing.B) {
 			measure(b, func() { keplerOurs(b, fs, k) })
 		})
 	}
+	// The least a steady-state scan can cost: one listing plus a pread of every process's
+	// stat through a descriptor opened before the timer (the library's held descriptors).
+	b.Run("floor", func(b *testing.B) {
+		buf, path := make([]byte, floorBuf), make([]byte, 0, 32)
+		pids := floorListProc(b, buf, nil)
+		fds := make([]int, 0, len(pids))
+		b.Cleanup(func() {
+			for _, fd := range fds {
+				syscall.Close(fd)
+			}
+		})
+		for _, pid := range pids {
+			path = floorPath(path, pid, "stat")
+			fd, err := syscall.Open("/proc/"+string(path[:len(path)-1]), syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+			if err == syscall.EMFILE || err == syscall.ENFILE {
+				b.Fatalf("holding %d stat descriptors: %v", len(pids), err)
+			}
+			if err == nil {
+				fds = append(fds, fd)
+			}
+		}
+		measure(b, func() {
+			pids = floorListProc(b, buf, pids)
+			for _, fd := range fds {
+				syscall.Pread(fd, buf, 0)
+			}
+		})
+	})
 }
 
 // BenchmarkKeplerFirstScan: the cold case, every process new (a new FS per op).
@@ -172,6 +324,12 @@ func BenchmarkKeplerFirstScan(b *testing.B) {
 			})
 		})
 	}
+	// The least a first scan can cost: one listing plus open/read/close of every file it
+	// reads and readlinkat of exe, per process.
+	b.Run("floor", func(b *testing.B) {
+		buf, path, pids := make([]byte, floorBuf), make([]byte, 0, 32), make([]int, 0, 4096)
+		measure(b, func() { pids, path = floorFirstScan(b, buf, path, pids) })
+	})
 	// With the files a Kepler scan needs named up front, the cold scan is one batch
 	// instead of one per file.
 	b.Run("procuring-sync-prefetch", func(b *testing.B) {

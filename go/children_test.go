@@ -171,11 +171,16 @@ func (k *testKids) stop() {
 
 // ---- benchmark children: spawned once per test binary, killed in TestMain ----
 
+// The children are kept as pids, not *os.Process: since Go 1.23 an os.Process holds a pidfd,
+// so 10,000 children would hold 10,000 descriptors of the benchmark's. Each is released right
+// after Start and killed and reaped by pid (safe: an unreaped child's pid cannot be reused).
+// If this process dies without stopBenchChildren (panic, os.Exit, signal), the children read
+// EOF on the pipe and exit; Pdeathsig covers the rest.
 var bench struct {
 	once  sync.Once
 	mu    sync.Mutex
 	stdin *os.File
-	cmds  []*exec.Cmd
+	pids  []int
 	err   error
 }
 
@@ -212,17 +217,20 @@ func benchChildren(b *testing.B) {
 			c.Stdin = r
 			c.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 			if err := c.Start(); err != nil {
-				bench.err = fmt.Errorf("starting child %d of %d: %w", len(bench.cmds)+1, n, err)
+				bench.err = fmt.Errorf("starting child %d of %d: %w", len(bench.pids)+1, n, err)
 				return
 			}
+			pid := c.Process.Pid
 			bench.mu.Lock()
-			bench.cmds = append(bench.cmds, c)
+			bench.pids = append(bench.pids, pid)
 			bench.mu.Unlock()
+			// Closes the pidfd; the child stays ours to kill and reap by pid.
+			c.Process.Release()
 		}
 		// Let them all reach their read.
-		for _, c := range bench.cmds {
+		for _, pid := range bench.pids {
 			for i := 0; i < 2000; i++ {
-				comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", c.Process.Pid))
+				comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
 				if strings.TrimSpace(string(comm)) == "cat" {
 					break
 				}
@@ -243,11 +251,16 @@ func stopBenchChildren() {
 		bench.stdin.Close()
 		bench.stdin = nil
 	}
-	for _, c := range bench.cmds {
-		c.Process.Kill()
+	for _, pid := range bench.pids {
+		syscall.Kill(pid, syscall.SIGKILL)
 	}
-	for _, c := range bench.cmds {
-		c.Wait()
+	for _, pid := range bench.pids {
+		for {
+			_, err := syscall.Wait4(pid, nil, 0, nil)
+			if err != syscall.EINTR {
+				break
+			}
+		}
 	}
-	bench.cmds = nil
+	bench.pids = nil
 }

@@ -240,9 +240,10 @@ def parse_go(text):
 
 class Children:
     """n idle `sleep 3600` children of this script (PR_SET_PDEATHSIG: they die with it), for the
-    Go benchmarks: a Go >= 1.23 process holds a pidfd per child it started, so with its own
-    children `go test` would spend N of its descriptors on them and the library's held-descriptor
-    cap (half the limit) would take the rest, leaving identity reads failing with EMFILE."""
+    Go benchmarks, so that `go test` holds nothing for them: a Go >= 1.23 process keeps a pidfd per
+    child it started unless it releases it (go/children_test.go now does), and N of its descriptors
+    spent on children left the library's held-descriptor cap (half the limit) short, with identity
+    reads failing with EMFILE."""
 
     def __init__(self, n):
         import ctypes
@@ -437,7 +438,21 @@ class Data:
         return names
 
 
-FLOOR = {"stat": "floor/pread-held-stat", "3files": "floor/pread-held-stat-status-io"}
+# Each Rust group's floor (benches/scan.rs): the syscalls the kernel serves anyway.
+FLOOR = {
+    "stat": "floor/pread-held-stat",
+    "3files": "floor/pread-held-stat-status-io",
+    "cold": "floor/cold-open-read-close",
+    "list": "floor/getdents",
+}
+# The scan each floor bounds most directly (for the consistency check: a floor above it is noise).
+FLOOR_BOUNDS = {"stat": "sync/held", "3files": "sync/held", "cold": "sync/cold-identity", "list": "sync/list-pids"}
+# Go floors (go/bench_test.go) and the procfs benchmark each bounds.
+GO_FLOOR = {
+    "AllProcs/procfs": "AllProcs/getdents-floor",
+    "KeplerScan/procfs": "KeplerScan/floor",
+    "KeplerFirstScan/procfs": "KeplerFirstScan/floor",
+}
 
 
 # --------------------------------------------------------------------------------------------
@@ -480,6 +495,29 @@ def rust_tables(d, group):
     return s
 
 
+def stat_listing_floor(d):
+    """Stat scans against the pread floor plus the getdents floor: the pread floor does not
+    list the pids, every scan does."""
+    names = [nm for nm in d.rust_names("stat") if not nm.startswith("floor")]
+    if not names:
+        return ""
+    cols = [f"{d.rprocs(n) or n:,} procs" for n in d.counts]
+
+    def both(n):
+        a, b = d.rpp(n, "stat", FLOOR["stat"]), d.rpp(n, "list", FLOOR["list"])
+        return None if a is None or b is None else a + b
+
+    rows = [["pread floor + getdents floor"] + [fmt_ns(both(n)) for n in d.counts]]
+    for nm in names:
+        rows.append([f"`{nm}`"] + [fmt_x(div(d.rpp(n, "stat", nm), both(n))) for n in d.counts])
+    return (
+        "The pread floor does not list the pids; every scan does. CPU per process against the pread floor plus\n"
+        "the `list` group's `floor/getdents` (first row: their sum per process):\n\n"
+        + md_table(["benchmark"] + cols, rows)
+        + "\n"
+    )
+
+
 def go_tables(d):
     names = d.go_names()
     if not names:
@@ -504,15 +542,16 @@ def go_children_note(d):
     if owners == {"bench_report.py"}:
         return (
             "The children are started by `scripts/bench_report.py`, and `go test` runs with\n"
-            "`PROCURING_BENCH_PROCS=0`: a Go (1.23 or later) process keeps a pidfd open for every child it\n"
-            "starts, so with its own 10,000 children `go test` would hold 10,000 descriptors of its 20,000,\n"
-            "the library's held-descriptor cap (half the limit) would take the rest, and every identity read\n"
-            "would fail with `EMFILE` (errors the Kepler loop ignores), making `procuring-sync` look cheap.\n"
+            "`PROCURING_BENCH_PROCS=0`, so none of its descriptors go to them: a Go (1.23 or later) process\n"
+            "keeps a pidfd open for every child it starts unless it releases it (the bench's own children\n"
+            "now are released); 10,000 unreleased pidfds of 20,000 descriptors left the library's\n"
+            "held-descriptor cap (half the limit) short, and identity reads failed with `EMFILE` (errors the\n"
+            "Kepler loop ignores), making `procuring-sync` look cheap.\n"
         )
     if "go test" in owners:
         return (
-            "The children were started by `go test` itself (`--go-own-children`): it holds a pidfd per child,\n"
-            "which with many children starves the library of descriptors (`EMFILE`); treat large counts with care.\n"
+            "The children were started by `go test` itself (`--go-own-children`); the bench releases each child's\n"
+            "pidfd after starting it and kills and reaps them by pid, so they do not use its descriptors.\n"
         )
     return ""
 
@@ -533,6 +572,9 @@ def ratios(d):
     go_ratio("Kepler cold, CPU: procfs / procuring-sync-prefetch", "KeplerFirstScan/procfs", "KeplerFirstScan/procuring-sync-prefetch")
     go_ratio("Kepler cold, CPU: procfs / procuring-uring", "KeplerFirstScan/procfs", "KeplerFirstScan/procuring-uring")
     go_ratio("AllProcs, CPU: procfs / procuring", "AllProcs/procfs", "AllProcs/procuring")
+    go_ratio("best possible, Kepler steady: procfs / floor", "KeplerScan/procfs", "KeplerScan/floor")
+    go_ratio("best possible, Kepler cold: procfs / floor", "KeplerFirstScan/procfs", "KeplerFirstScan/floor")
+    go_ratio("best possible, AllProcs: procfs / getdents floor", "AllProcs/procfs", "AllProcs/getdents-floor")
 
     def rust_ratio(label, group, a, b, measure="cpu"):
         # Per process: the two benchmarks may have seen different process counts.
@@ -545,6 +587,7 @@ def ratios(d):
     rust_ratio("Rust stat scan CPU: uring/held / sync/held", "stat", "uring/held", "sync/held")
     rust_ratio("Rust stat scan CPU: sync/no-held / sync/held", "stat", "sync/no-held", "sync/held")
     rust_ratio("Rust cold CPU: uring / sync", "cold", "uring/cold-identity", "sync/cold-identity")
+    rust_ratio("Rust listing: list-pids / getdents floor", "list", "sync/list-pids", FLOOR["list"])
     lines.append(md_table(["ratio (> 1: the second is cheaper)"] + cols, rows))
     return "\n".join(lines) + "\n"
 
@@ -562,9 +605,15 @@ def linearity(d):
         ("Rust floor (3 files)", lambda n: d.rpp(n, "3files", FLOOR["3files"])),
         ("Rust sync/held (3 files)", lambda n: d.rpp(n, "3files", "sync/held")),
         ("Rust uring/held (3 files)", lambda n: d.rpp(n, "3files", "uring/held")),
+        ("Rust floor (cold)", lambda n: d.rpp(n, "cold", FLOOR["cold"])),
         ("Rust sync/cold-identity", lambda n: d.rpp(n, "cold", "sync/cold-identity")),
+        ("Rust floor/getdents", lambda n: d.rpp(n, "list", FLOOR["list"])),
+        ("Rust sync/list-pids", lambda n: d.rpp(n, "list", "sync/list-pids")),
+        ("Go AllProcs/getdents-floor", lambda n: div(d.go(n, "AllProcs/getdents-floor", "cpu-ns/op"), d.gprocs(n))),
+        ("Go KeplerScan/floor", lambda n: div(d.go(n, "KeplerScan/floor", "cpu-ns/op"), d.gprocs(n))),
         ("Go KeplerScan/procfs", lambda n: div(d.go(n, "KeplerScan/procfs", "cpu-ns/op"), d.gprocs(n))),
         ("Go KeplerScan/procuring-sync", lambda n: div(d.go(n, "KeplerScan/procuring-sync", "cpu-ns/op"), d.gprocs(n))),
+        ("Go KeplerFirstScan/floor", lambda n: div(d.go(n, "KeplerFirstScan/floor", "cpu-ns/op"), d.gprocs(n))),
         ("Go KeplerFirstScan/procfs", lambda n: div(d.go(n, "KeplerFirstScan/procfs", "cpu-ns/op"), d.gprocs(n))),
         ("Go KeplerFirstScan/procuring-sync", lambda n: div(d.go(n, "KeplerFirstScan/procuring-sync", "cpu-ns/op"), d.gprocs(n))),
     ]
@@ -670,7 +719,7 @@ def sanity(d):
     else in the process (or the accounting) was disturbed; so is a floor slower than the scan."""
     notes = []
     for n in d.counts:
-        for group in ("stat", "3files", "cold"):
+        for group in ("stat", "3files", "cold", "list"):
             for name in d.rust_names(group):
                 w, c = d.rust(n, "wall", group, name), d.rust(n, "cpu", group, name)
                 # (io-wq threads run beside the scanning thread: CPU > wall is real for uring.)
@@ -684,10 +733,19 @@ def sanity(d):
                 if seen and start and abs(seen - start) > 0.05 * start:
                     notes.append(f"- {n:,} children, `{group}/{name}`: its last scan saw {seen:,} processes, {start:,} at the start: other work came or went (per-process numbers use {seen:,}).")
             if group in FLOOR:
-                fl, sy = d.rpp(n, group, FLOOR[group]), d.rpp(n, group, "sync/held")
+                other = FLOOR_BOUNDS[group]
+                fl, sy = d.rpp(n, group, FLOOR[group]), d.rpp(n, group, other)
                 if fl and sy and fl > sy:
-                    notes.append(f"- {n:,} children, `{group}`: the floor ({fmt_ns(fl)}/process) cost more CPU than `sync/held` ({fmt_ns(sy)}/process): noise.")
-    return "\n".join(notes) + "\n" if notes else "No inconsistency found (no single-threaded row with CPU > 1.15× wall, no floor above `sync/held`).\n"
+                    notes.append(f"- {n:,} children, `{group}`: the floor ({fmt_ns(fl)}/process) cost more CPU than `{other}` ({fmt_ns(sy)}/process): noise.")
+        for floor_name in GO_FLOOR.values():
+            fl = d.go(n, floor_name, "cpu-ns/op")
+            for name in d.go_names():
+                if name.split("/")[0] != floor_name.split("/")[0] or name == floor_name:
+                    continue
+                c = d.go(n, name, "cpu-ns/op")
+                if fl and c and fl > c:
+                    notes.append(f"- {n:,} children, Go `{floor_name}` ({fmt_ms(fl)} ms) cost more CPU than `{name}` ({fmt_ms(c)} ms): noise.")
+    return "\n".join(notes) + "\n" if notes else "No inconsistency found (no single-threaded row with CPU > 1.15× wall, no floor above what it bounds).\n"
 
 
 def headline(d):
@@ -706,9 +764,11 @@ def headline(d):
                 f"{fmt_x(div(syp, flp))} the bare-pread floor), {fmt_ms(ur)} ms with `uring/held`;"
             )
         if kp is not None and ks is not None:
+            kf = d.go(n, "KeplerScan/floor", "cpu-ns/op")
+            best = f"; the syscall floor allows at most {fmt_x(div(kp, kf))}" if kf else ""
             parts.append(
                 f"a Kepler steady-state scan costs {fmt_ms(kp)} ms CPU through procfs vs {fmt_ms(ks)} ms through "
-                f"procuring ({fmt_x(div(kp, ks))} less)."
+                f"procuring ({fmt_x(div(kp, ks))} less{best})."
             )
         out.append("- " + " ".join(parts))
     return "\n".join(out) + "\n"
@@ -760,6 +820,9 @@ The benches raise `RLIMIT_NOFILE` so that every process's `stat`, `status` and `
 
 ## Ratios
 
+"best possible" rows divide procfs by the matching syscall floor of `go/bench_test.go` (the same
+run): no implementation can beat that ratio, so a target above it is impossible on this machine.
+
 {ratios(d)}
 ## Rust: stat only (steady state)
 
@@ -772,6 +835,7 @@ the cost the kernel has anyway. `held`: descriptors kept across scans (default);
 count, `held-single-issuer` sets `IORING_SETUP_SINGLE_ISSUER | DEFER_TASKRUN`.
 
 {rust_tables(d, 'stat')}
+{stat_listing_floor(d)}
 {cap_notes(d, 1)}
 ### Which io_uring variant is fastest
 
@@ -785,8 +849,18 @@ count, `held-single-issuer` sets `IORING_SETUP_SINGLE_ISSUER | DEFER_TASKRUN`.
 A new scanner per iteration reading every file (`FileSet::ALL`: stat, status, io, comm, cmdline,
 exe, cgroup, environ), so every file is opened and every identity file read. Scanner creation is
 included (for `uring`, the ring and its direct-descriptor table); dropping it is not.
+`floor/cold-open-read-close` is one getdents64 pass over `/proc`, then for every listed pid
+`openat` + `read` + `close` of the same files and `readlinkat` of `exe`, one reused buffer, no
+parsing (the scanners keep stat, status and io open instead of closing them).
 
 {rust_tables(d, 'cold')}
+## Rust: listing
+
+Listing the pids is part of every scan. `floor/getdents` is `lseek(0)` plus a bare getdents64 loop
+over a held `/proc` descriptor (64 KiB buffer, numeric entries counted); `sync/list-pids` is
+`Scanner::list_pids` into a reused `Vec`.
+
+{rust_tables(d, 'list')}
 ## Go (`go/bench_test.go`)
 
 - `AllProcs`: listing only (procfs: readdir; procuring: a scan of the pids).
@@ -794,6 +868,12 @@ included (for `uring`, the ring and its direct-descriptor table); dropping it is
   identity (`Comm`, `Executable`, `Cgroups`, `Environ`, `CmdLine`) of processes not seen before.
 - `KeplerFirstScan`: the same with a new FS per op (every process new); `-prefetch` names the
   identity files up front so the cold scan is one batch.
+- Floors (raw syscalls, reused buffers, no procfs, no library): `AllProcs/getdents-floor` opens
+  `/proc`, reads it with getdents64 (pids parsed into a reused slice) and closes it;
+  `KeplerScan/floor` is that listing plus a `pread` of every process's `stat` through descriptors
+  opened before the timer; `KeplerFirstScan/floor` is the listing plus, per process, open + read +
+  close of `stat`, `comm`, `cgroup`, `environ`, `cmdline` and `readlinkat` of `exe`. A short read
+  ends a file (procfs reads once more to get 0).
 
 {go_children_note(d)}
 The Go runtime raises its soft `RLIMIT_NOFILE` to the hard limit, so the library's held-descriptor
@@ -835,6 +915,7 @@ PLOT_SERIES = [
     ("floor: bare pread of held stat fds", "#7f7f7f", "--", lambda d, n: d.rscan(n, "stat", FLOOR["stat"]), "r"),
     ("Go procuring-sync, Kepler scan", "#2ca02c", "-", lambda d, n: d.go(n, "KeplerScan/procuring-sync", "cpu-ns/op"), "g"),
     ("Go procfs, Kepler scan", "#d62728", "-", lambda d, n: d.go(n, "KeplerScan/procfs", "cpu-ns/op"), "g"),
+    ("Go floor, Kepler scan: getdents + pread of held stat fds", "#8c564b", "--", lambda d, n: d.go(n, "KeplerScan/floor", "cpu-ns/op"), "g"),
 ]
 
 
