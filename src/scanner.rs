@@ -76,10 +76,13 @@ pub struct Options {
     /// calling thread. Ignored by the `uring` engine (io-wq does its fan-out).
     pub threads: u32,
     /// Re-read `stat` only for processes that ran since the last scan. Each scan then reads
-    /// `schedstat` (run time, wait time and timeslices of the main thread, through a held
-    /// descriptor, so a reused pid cannot alias) before `stat`; a single-threaded process whose
-    /// `schedstat` is unchanged gets the `stat` fields of its last read, with
-    /// [`ProcFile::Stat`] set in both `read_mask` and `cached_mask`.
+    /// `schedstat` (run time, wait time and timeslices of the main thread) of every process
+    /// that had one thread at its last `stat`, before its `stat`; one whose `schedstat`, read
+    /// through a held descriptor (so a reused pid cannot alias), is unchanged gets the `stat`
+    /// fields of its last read, with [`ProcFile::Stat`] set in both `read_mask` and
+    /// `cached_mask`. A new process needs two scans before its `stat` can be reused. When the
+    /// descriptor cap cannot hold two files per process, `schedstat` is held and `stat` only
+    /// for multi-threaded processes.
     ///
     /// Exact under this option: everything that changes only when the process runs: `utime`,
     /// `stime`, `cutime`, `cstime`, fault counters, `num_threads`, `vsize`, `comm`,
@@ -463,10 +466,13 @@ impl Scanner {
         self.reqs.clear();
         let refresh = flags.has(ScanFlags::REFRESH_IDENTITY);
         let skip_stat = flags.has(ScanFlags::SKIP_STAT) && !refresh;
-        // reuse_idle_stat: phase A reads schedstat (and the other files), phase A2 then reads
-        // stat where schedstat changed. Separate phases order the two reads on every engine.
+        // reuse_idle_stat: for single-threaded processes with a known stat, phase A reads
+        // schedstat (and the other files), phase A2 then reads stat where schedstat changed.
+        // Separate phases order the two reads on every engine. When the descriptor cap cannot
+        // hold both files of every process, schedstat (read every scan) gets the descriptors
+        // and stat is held only for multi-threaded processes (read every scan too).
         let gate = self.opts.reuse_idle_stat && !skip_stat;
-        let first = if gate { files.with(ProcFile::Schedstat) } else { files };
+        let hold_all = !gate || self.held_cap as usize >= 2 * self.entries.len();
         let identity = FileSet(files.0 & FileSet::IDENTITY.0);
         for i in 0..self.entries.len() {
             let e = &mut self.entries[i];
@@ -479,13 +485,21 @@ impl Scanner {
                 e.denied = 0;
             }
             // Identity files read this scan are keyed by this scan's stat comm: no deferring.
-            e.defer_stat = gate && e.last.is_some() && identity.iter().all(|f| e.cached(f));
-            let f = if (skip_stat && e.starttime != 0) || e.defer_stat { first.minus(FileSet::STAT) } else { first };
-            Self::queue(&mut self.reqs, i, e, f, self.held_cap, self.budget, &mut self.held);
+            let threads = e.last.as_ref().map(|l| l.stat.num_threads);
+            e.defer_stat = gate && threads == Some(1) && identity.iter().all(|f| e.cached(f));
+            let f = if e.defer_stat {
+                files.minus(FileSet::STAT).with(ProcFile::Schedstat)
+            } else if skip_stat && e.starttime != 0 {
+                files.minus(FileSet::STAT)
+            } else {
+                files
+            };
+            let hold_stat = hold_all || threads.is_some_and(|n| n != 1);
+            Self::queue(&mut self.reqs, i, e, f, hold_stat, self.held_cap, self.budget, &mut self.held);
         }
         self.read_and_absorb(0, true)?;
         if gate {
-            self.reuse_or_read_stat()?;
+            self.reuse_or_read_stat(hold_all)?;
         }
 
         // Phase B: pids whose held descriptors say the process is gone, or whose starttime
@@ -499,7 +513,7 @@ impl Scanner {
                 e.fresh = 0;
                 e.retry = false;
                 e.defer_stat = false;
-                Self::queue(&mut self.reqs, i as usize, e, files, self.held_cap, self.budget, &mut self.held);
+                Self::queue(&mut self.reqs, i as usize, e, files, hold_all, self.held_cap, self.budget, &mut self.held);
             }
             self.read_and_absorb(from, false)?;
             // Retried pids that still exist are new processes under an old pid.
@@ -523,7 +537,7 @@ impl Scanner {
     /// Phase A2 of [`Options::reuse_idle_stat`]: for each process whose stat was deferred, the
     /// last stat if schedstat (read through a held handle in phase A) shows it has not run
     /// since, else a fresh read.
-    fn reuse_or_read_stat(&mut self) -> Result<(), Error> {
+    fn reuse_or_read_stat(&mut self, hold_stat: bool) -> Result<(), Error> {
         let from = self.reqs.len();
         for i in 0..self.entries.len() {
             let e = &mut self.entries[i];
@@ -540,7 +554,7 @@ impl Scanner {
                 self.snap.stats.stat_reused += 1;
                 continue;
             }
-            Self::queue(&mut self.reqs, i, e, FileSet::STAT, self.held_cap, self.budget, &mut self.held);
+            Self::queue(&mut self.reqs, i, e, FileSet::STAT, hold_stat, self.held_cap, self.budget, &mut self.held);
         }
         self.read_and_absorb(from, true)
     }
@@ -568,8 +582,10 @@ impl Scanner {
     }
 
     /// Queues the reads of entry `i`: held files through their handle (or opened and kept while
-    /// under the cap), identity files only when not cached. `exe` is read separately.
-    fn queue(reqs: &mut Vec<Req>, i: usize, e: &Entry, files: FileSet, cap: u32, budget: u32, held: &mut u32) {
+    /// under the cap; `stat` only if `hold_stat`), identity files only when not cached. `exe` is
+    /// read separately.
+    #[allow(clippy::too_many_arguments)]
+    fn queue(reqs: &mut Vec<Req>, i: usize, e: &Entry, files: FileSet, hold_stat: bool, cap: u32, budget: u32, held: &mut u32) {
         for f in files.iter() {
             if f == ProcFile::Exe {
                 continue;
@@ -584,7 +600,7 @@ impl Scanner {
                 continue;
             }
             let h = e.held[slot(f)];
-            let keep = h == NO_HANDLE && *held < cap && reserve_held(budget);
+            let keep = h == NO_HANDLE && (hold_stat || f != ProcFile::Stat) && *held < cap && reserve_held(budget);
             if keep {
                 *held += 1; // reserved; given back if the open fails
             }
@@ -930,7 +946,9 @@ fn remember_stat(e: &mut Entry, rec: &ProcRecord, comm: &[u8]) {
         e.last = None;
         return;
     }
-    let sched = if e.defer_stat && e.sched_held { rec.schedstat } else { SchedstatFields::default() };
+    // A schedstat read by path is as good as a held one here: stat, read after it in this scan,
+    // checks starttime; a later reuse needs the schedstat it compares read through a held fd.
+    let sched = if e.defer_stat && rec.has(ProcFile::Schedstat) { rec.schedstat } else { SchedstatFields::default() };
     let last = e.last.get_or_insert_with(|| {
         Box::new(LastStat { stat: StatFields::default(), state: 0, comm_len: 0, comm: [0; 64], sched })
     });

@@ -118,3 +118,20 @@ fn off_by_default() {
         assert!(snap.records().iter().all(|r| !reused(r) && !r.has(ProcFile::Schedstat)));
     }
 }
+
+#[test]
+fn a_tight_descriptor_cap_goes_to_schedstat() {
+    // Six idle children, room for six descriptors: schedstat (read every scan) gets them all,
+    // so every child can reuse its stat; stat is opened only when a child runs.
+    let kids = Kids((0..6).map(|_| sleeper()).collect());
+    let pids: Vec<i32> = kids.0.iter().map(|c| c.id() as i32).collect();
+    for engine in [EngineKind::Sync, EngineKind::Uring] {
+        let mut s =
+            Scanner::new(Options { engine, reuse_idle_stat: true, max_held_fds: 6, ..Default::default() }).unwrap();
+        scan_until(&mut s, &pids, |snap| snap.stats().stat_reused == 6);
+        assert_eq!(s.held_fds(), 6, "{engine:?}");
+        let snap = s.snapshot();
+        assert!(snap.records().iter().all(reused), "{engine:?}");
+        assert_eq!(snap.stats().held_reads, 6, "{engine:?}: only schedstat is read");
+    }
+}
