@@ -14,6 +14,8 @@
 //!
 //! - `stat`, `3files`: a bare `pread(fd, buf, 4096, 0)` loop over descriptors already open on
 //!   every process's files (no listing: the `list` floor is its cost, add the two).
+//!   `stat` also has `floor/pread-held-schedstat`, the floor of `*/held-reuse-idle`
+//!   (`Options::reuse_idle_stat`: schedstat of every process, stat only where it changed).
 //! - `cold`: `floor/cold-open-read-close`: one getdents64 pass over `/proc`, then per listed pid
 //!   `openat` + `read` + `close` of every file the cold scans read (`FileSet::ALL`: stat, status,
 //!   io, comm, cmdline, cgroup, environ) and `readlinkat` of `exe`. A read that does not fill
@@ -321,6 +323,19 @@ fn defs(cpus: u32) -> Vec<Def> {
         v.push(Def { group: "stat", name: format!("uring/held-batch{b}"), kind: Kind::Warm(uring(true, uo), FileSet::STAT) });
     }
     v.push(Def { group: "stat", name: "uring/held-async".into(), kind: Kind::Warm(uring(true, asy), FileSet::STAT) });
+    // Options::reuse_idle_stat: schedstat of every process, stat only of those that ran.
+    let reuse = |o: Options| Options { reuse_idle_stat: true, ..o };
+    v.push(Def { group: "stat", name: "sync/held-reuse-idle".into(), kind: Kind::Warm(reuse(sync(true)), FileSet::STAT) });
+    v.push(Def {
+        group: "stat",
+        name: "uring/held-reuse-idle".into(),
+        kind: Kind::Warm(reuse(uring(true, u)), FileSet::STAT),
+    });
+    v.push(Def {
+        group: "stat",
+        name: "floor/pread-held-schedstat".into(),
+        kind: Kind::Floor(FileSet::EMPTY.with(ProcFile::Schedstat)),
+    });
     v.push(Def {
         group: "stat",
         name: "uring/held-single-issuer".into(),

@@ -269,6 +269,19 @@ func BenchmarkKeplerScan(b *testing.B) {
 			measure(b, func() { keplerOurs(b, fs, k) })
 		})
 	}
+	// Options.ReuseIdleStat: schedstat of every process, stat only of those that ran since
+	// the last scan (here every child sleeps: the best case).
+	b.Run("procuring-sync-reuse-idle", func(b *testing.B) {
+		fs, err := NewFSWithOptions("/proc", Options{Engine: EngineSync, ReuseIdleStat: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { fs.Close() })
+		k := newKeplerState()
+		keplerOurs(b, fs, k)
+		keplerOurs(b, fs, k)
+		measure(b, func() { keplerOurs(b, fs, k) })
+	})
 	// The least a steady-state scan can cost: one listing plus a pread of every process's
 	// stat through a descriptor opened before the timer (the library's held descriptors).
 	b.Run("floor", func(b *testing.B) {

@@ -566,6 +566,7 @@ def ratios(d):
 
     go_ratio("Kepler steady state, CPU: procfs / procuring-sync", "KeplerScan/procfs", "KeplerScan/procuring-sync")
     go_ratio("Kepler steady state, CPU: procfs / procuring-uring", "KeplerScan/procfs", "KeplerScan/procuring-uring")
+    go_ratio("Kepler steady state, CPU: procfs / procuring-sync-reuse-idle (ReuseIdleStat)", "KeplerScan/procfs", "KeplerScan/procuring-sync-reuse-idle")
     go_ratio("Kepler steady state, wall: procfs / procuring-sync", "KeplerScan/procfs", "KeplerScan/procuring-sync", "ns/op")
     go_ratio("Kepler steady state, allocs: procfs / procuring-sync", "KeplerScan/procfs", "KeplerScan/procuring-sync", "allocs/op")
     go_ratio("Kepler cold (first scan), CPU: procfs / procuring-sync", "KeplerFirstScan/procfs", "KeplerFirstScan/procuring-sync")
@@ -582,6 +583,8 @@ def ratios(d):
 
     rust_ratio("Rust stat scan CPU: sync/held / floor", "stat", "sync/held", FLOOR["stat"])
     rust_ratio("Rust stat scan CPU: uring/held / floor", "stat", "uring/held", FLOOR["stat"])
+    rust_ratio("Rust stat scan CPU: sync/held-reuse-idle / stat floor", "stat", "sync/held-reuse-idle", FLOOR["stat"])
+    rust_ratio("Rust stat scan CPU: sync/held-reuse-idle / schedstat floor", "stat", "sync/held-reuse-idle", "floor/pread-held-schedstat")
     rust_ratio("Rust 3-file scan CPU: sync/held / floor", "3files", "sync/held", FLOOR["3files"])
     rust_ratio("Rust 3-file scan CPU: uring/held / floor", "3files", "uring/held", FLOOR["3files"])
     rust_ratio("Rust stat scan CPU: uring/held / sync/held", "stat", "uring/held", "sync/held")
@@ -613,6 +616,7 @@ def linearity(d):
         ("Go KeplerScan/floor", lambda n: div(d.go(n, "KeplerScan/floor", "cpu-ns/op"), d.gprocs(n))),
         ("Go KeplerScan/procfs", lambda n: div(d.go(n, "KeplerScan/procfs", "cpu-ns/op"), d.gprocs(n))),
         ("Go KeplerScan/procuring-sync", lambda n: div(d.go(n, "KeplerScan/procuring-sync", "cpu-ns/op"), d.gprocs(n))),
+        ("Go KeplerScan/procuring-sync-reuse-idle", lambda n: div(d.go(n, "KeplerScan/procuring-sync-reuse-idle", "cpu-ns/op"), d.gprocs(n))),
         ("Go KeplerFirstScan/floor", lambda n: div(d.go(n, "KeplerFirstScan/floor", "cpu-ns/op"), d.gprocs(n))),
         ("Go KeplerFirstScan/procfs", lambda n: div(d.go(n, "KeplerFirstScan/procfs", "cpu-ns/op"), d.gprocs(n))),
         ("Go KeplerFirstScan/procuring-sync", lambda n: div(d.go(n, "KeplerFirstScan/procuring-sync", "cpu-ns/op"), d.gprocs(n))),
@@ -766,9 +770,15 @@ def headline(d):
         if kp is not None and ks is not None:
             kf = d.go(n, "KeplerScan/floor", "cpu-ns/op")
             best = f"; the syscall floor allows at most {fmt_x(div(kp, kf))}" if kf else ""
+            kr = d.go(n, "KeplerScan/procuring-sync-reuse-idle", "cpu-ns/op")
+            reuse = (
+                f"; with `ReuseIdleStat` (stat only of processes that ran) {fmt_ms(kr)} ms ({fmt_x(div(kp, kr))} less)"
+                if kr
+                else ""
+            )
             parts.append(
                 f"a Kepler steady-state scan costs {fmt_ms(kp)} ms CPU through procfs vs {fmt_ms(ks)} ms through "
-                f"procuring ({fmt_x(div(kp, ks))} less{best})."
+                f"procuring ({fmt_x(div(kp, ks))} less{best}){reuse}."
             )
         out.append("- " + " ".join(parts))
     return "\n".join(out) + "\n"
@@ -914,6 +924,7 @@ PLOT_SERIES = [
     ("Rust uring, held fds (stat)", "#ff7f0e", "-", lambda d, n: d.rscan(n, "stat", "uring/held"), "r"),
     ("floor: bare pread of held stat fds", "#7f7f7f", "--", lambda d, n: d.rscan(n, "stat", FLOOR["stat"]), "r"),
     ("Go procuring-sync, Kepler scan", "#2ca02c", "-", lambda d, n: d.go(n, "KeplerScan/procuring-sync", "cpu-ns/op"), "g"),
+    ("Go procuring-sync + ReuseIdleStat, Kepler scan", "#9467bd", "-", lambda d, n: d.go(n, "KeplerScan/procuring-sync-reuse-idle", "cpu-ns/op"), "g"),
     ("Go procfs, Kepler scan", "#d62728", "-", lambda d, n: d.go(n, "KeplerScan/procfs", "cpu-ns/op"), "g"),
     ("Go floor, Kepler scan: getdents + pread of held stat fds", "#8c564b", "--", lambda d, n: d.go(n, "KeplerScan/floor", "cpu-ns/op"), "g"),
 ]
