@@ -277,32 +277,29 @@ func (p Proc) NewStatus() (ProcStatus, error) {
 
 // IO returns /proc/<pid>/io.
 func (p Proc) IO() (ProcIO, error) {
-	b, ri, err := p.batchFor(FileIO)
-	if b == nil && err == nil {
-		return p.Procfs().IO()
-	}
-	if err == nil {
-		err = p.fileErr(b, ri, FileIO)
-	}
-	if err != nil {
-		return ProcIO{}, err
-	}
-	return b.ios[ri], nil
+	return batchValue(p, FileIO, func(b *batch) []ProcIO { return b.ios }, procfs.Proc.IO)
 }
 
 // Schedstat returns /proc/<pid>/schedstat (run and wait time of the main thread, in ns).
 func (p Proc) Schedstat() (ProcSchedstat, error) {
-	b, ri, err := p.batchFor(FileSchedstat)
+	return batchValue(p, FileSchedstat, func(b *batch) []ProcSchedstat { return b.scheds }, procfs.Proc.Schedstat)
+}
+
+// batchValue is p's value of file f, a file whose batch keeps one parsed value per record
+// (vals), or procfs's (viaProcfs) when no batch has p.
+func batchValue[T any](p Proc, f File, vals func(*batch) []T, viaProcfs func(procfs.Proc) (T, error)) (T, error) {
+	b, ri, err := p.batchFor(f)
 	if b == nil && err == nil {
-		return p.Procfs().Schedstat()
+		return viaProcfs(p.Procfs())
 	}
 	if err == nil {
-		err = p.fileErr(b, ri, FileSchedstat)
+		err = p.fileErr(b, ri, f)
 	}
 	if err != nil {
-		return ProcSchedstat{}, err
+		var zero T
+		return zero, err
 	}
-	return b.scheds[ri], nil
+	return vals(b)[ri], nil
 }
 
 // Comm returns the command name (/proc/<pid>/comm, trimmed).
