@@ -10,7 +10,11 @@ import (
 
 // denyIOURing installs, on every thread of this process, a seccomp filter that makes
 // io_uring_setup fail with EPERM (as a kernel with io_uring disabled does).
-func denyIOURing() error {
+func denyIOURing() error { return denyIOURingErrno(unix.EPERM) }
+
+// denyIOURingErrno installs, on every thread of this process, a seccomp filter that makes
+// io_uring_setup fail with errno (denyIOURing, with the errno chosen).
+func denyIOURingErrno(errno unix.Errno) error {
 	var arch uint32
 	switch runtime.GOARCH {
 	case "amd64":
@@ -32,7 +36,7 @@ func denyIOURing() error {
 		{Code: jeqK, K: arch, Jt: 0, Jf: 3},
 		{Code: ldAbs, K: nrOff},
 		{Code: jeqK, K: unix.SYS_IO_URING_SETUP, Jt: 0, Jf: 1},
-		{Code: retK, K: unix.SECCOMP_RET_ERRNO | uint32(unix.EPERM)},
+		{Code: retK, K: unix.SECCOMP_RET_ERRNO | uint32(errno)},
 		{Code: retK, K: unix.SECCOMP_RET_ALLOW},
 	}
 	fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
