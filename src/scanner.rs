@@ -91,8 +91,9 @@ pub struct Options {
     /// (re-parenting), `tpgid`, `flags`, `priority`/`nice`/`policy`/`rt_priority`
     /// (`renice`), `rss` (reclaim), `rsslim` (`prlimit`), `processor`. Multi-threaded
     /// processes always get a fresh `stat` (`schedstat` covers the main thread only). Off by
-    /// default: for collectors that want CPU time (Kepler), it halves the kernel work of a scan
-    /// of idle processes (see docs/BENCHMARKS.md).
+    /// default: for collectors that want CPU time (Kepler). A scan of idle processes then costs
+    /// 2-4x less CPU (measured in docs/BENCHMARKS.md); one of busy processes costs a
+    /// `schedstat` read more per process.
     pub reuse_idle_stat: bool,
 }
 
