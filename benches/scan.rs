@@ -14,11 +14,14 @@
 //!
 //! - `stat`, `3files`: a bare `pread(fd, buf, 4096, 0)` loop over descriptors already open on
 //!   every process's files (no listing: the `list` floor is its cost, add the two).
-//!   `stat` also has `floor/pread-held-schedstat`, the floor of `*/held-reuse-idle`
-//!   (`Options::reuse_idle_stat`: schedstat of every process, stat only where it changed).
+//!   `stat` also has `floor/getdents+pread-held-stat` (a listing pass and that loop, one after
+//!   the other in each iteration: what a steady scan must make the kernel do, cache effects
+//!   between the two included) and `floor/pread-held-schedstat`, the floor of
+//!   `*/held-reuse-idle` (`Options::reuse_idle_stat`: schedstat of every process, stat only
+//!   where it changed).
 //! - `cold`: `floor/cold-open-read-close`: one getdents64 pass over `/proc`, then per listed pid
 //!   `openat` + `read` + `close` of every file the cold scans read (`FileSet::ALL`: stat, status,
-//!   io, comm, cmdline, cgroup, environ) and `readlinkat` of `exe`. A read that does not fill
+//!   io, comm, cmdline, cgroup, environ, schedstat) and `readlinkat` of `exe`. A read that does not fill
 //!   the 64 KiB buffer is the whole file (the scanner's rule too), so there is no extra `read`
 //!   returning 0. The cold scans keep stat/status/io open (closed outside the measurement),
 //!   so the floor's closes are a little more than they pay.
@@ -291,6 +294,9 @@ enum Kind {
     ColdFloor,
     /// A bare getdents64 loop over `/proc`, counting numeric entries.
     GetdentsFloor,
+    /// The syscalls of one steady-state scan in one loop: a getdents64 pass, then the `pread`
+    /// loop of [`Kind::Floor`] over held descriptors of these files.
+    ScanFloor(FileSet),
     /// `Scanner::list_pids` into a reused `Vec`.
     ListPids(Options),
 }
@@ -313,6 +319,7 @@ fn defs(cpus: u32) -> Vec<Def> {
     let single = UringOptions { single_issuer: true, ..u };
     let mut v = vec![
         Def { group: "stat", name: "floor/pread-held-stat".into(), kind: Kind::Floor(FileSet::STAT) },
+        Def { group: "stat", name: "floor/getdents+pread-held-stat".into(), kind: Kind::ScanFloor(FileSet::STAT) },
         Def { group: "stat", name: "sync/held".into(), kind: Kind::Warm(sync(true), FileSet::STAT) },
         Def { group: "stat", name: "sync/no-held".into(), kind: Kind::Warm(sync(false), FileSet::STAT) },
         Def { group: "stat", name: "uring/held".into(), kind: Kind::Warm(uring(true, u), FileSet::STAT) },
@@ -540,7 +547,7 @@ impl Seen {
 /// `seen` gets the processes of the scans measured (all zero: not run, e.g. filtered out).
 /// Returns why the definition was skipped, if it was.
 fn run_def<M: Measurement>(c: &mut Criterion<M>, prefix: &str, d: &Def, s: &Settings, seen: &mut Seen) -> Option<String> {
-    if let Kind::Floor(files) = &d.kind {
+    if let Kind::Floor(files) | Kind::ScanFloor(files) = &d.kind {
         // The floor holds a descriptor per file per process at once; criterion needs a few more.
         let need = s.procs * files.iter().count() as u64 + 256;
         let soft = nofile_soft();
@@ -578,6 +585,18 @@ fn run_def<M: Measurement>(c: &mut Criterion<M>, prefix: &str, d: &Def, s: &Sett
                     let n = sc.scan_with(*files, ScanFlags::NONE).expect("scan").records().len();
                     seen.note(n);
                     black_box(n)
+                });
+            });
+        }
+        Kind::ScanFloor(files) => {
+            let mut st: Option<(ProcDir, FloorFds, Vec<u8>)> = None;
+            g.bench_function(d.name.as_str(), |b| {
+                let (dir, fds, buf) =
+                    st.get_or_insert_with(|| (ProcDir::open(), FloorFds::open(*files), vec![0u8; 4096]));
+                b.iter(|| {
+                    let n = dir.for_each_pid(|_| {});
+                    seen.note(n);
+                    black_box(fds.read_all(buf))
                 });
             });
         }

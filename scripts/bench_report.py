@@ -583,6 +583,7 @@ def ratios(d):
 
     rust_ratio("Rust stat scan CPU: sync/held / floor", "stat", "sync/held", FLOOR["stat"])
     rust_ratio("Rust stat scan CPU: uring/held / floor", "stat", "uring/held", FLOOR["stat"])
+    rust_ratio("Rust stat scan CPU: sync/held / scan floor (getdents + pread, one loop)", "stat", "sync/held", "floor/getdents+pread-held-stat")
     rust_ratio("Rust stat scan CPU: sync/held-reuse-idle / stat floor", "stat", "sync/held-reuse-idle", FLOOR["stat"])
     rust_ratio("Rust stat scan CPU: sync/held-reuse-idle / schedstat floor", "stat", "sync/held-reuse-idle", "floor/pread-held-schedstat")
     rust_ratio("Rust 3-file scan CPU: sync/held / floor", "3files", "sync/held", FLOOR["3files"])
