@@ -412,7 +412,7 @@ struct ProcDir {
 impl ProcDir {
     fn open() -> ProcDir {
         // SAFETY: a plain open of a NUL-terminated path.
-        let fd = unsafe { libc::open(b"/proc\0".as_ptr().cast(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC) };
+        let fd = unsafe { libc::open(c"/proc".as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC) };
         assert!(fd >= 0, "open /proc: {}", std::io::Error::last_os_error());
         ProcDir { fd, buf: vec![0u8; 64 * 1024] }
     }
@@ -466,27 +466,6 @@ impl Drop for ProcDir {
     }
 }
 
-/// Writes `<pid>/<name>\0` into `out`; returns the length without the NUL.
-fn pid_path(pid: u32, name: &[u8], out: &mut [u8; 32]) -> usize {
-    let mut digits = [0u8; 10];
-    let (mut n, mut i) = (pid, digits.len());
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    let d = &digits[i..];
-    out[..d.len()].copy_from_slice(d);
-    out[d.len()] = b'/';
-    let end = d.len() + 1 + name.len();
-    out[d.len() + 1..end].copy_from_slice(name);
-    out[end] = 0;
-    end
-}
-
 /// The cold floor: one listing, then every file of `FileSet::ALL` of every listed pid opened,
 /// read whole into `buf` and closed (`exe` read with `readlinkat`). Returns the pids listed.
 fn cold_floor(dir: &mut ProcDir, buf: &mut [u8]) -> usize {
@@ -494,7 +473,7 @@ fn cold_floor(dir: &mut ProcDir, buf: &mut [u8]) -> usize {
     dir.for_each_pid(|pid| {
         let mut path = [0u8; 32];
         for f in FileSet::ALL.iter() {
-            pid_path(pid, f.name().as_bytes(), &mut path);
+            f.format_path(pid, &mut path);
             if f == ProcFile::Exe {
                 // SAFETY: path is NUL-terminated; buf is valid for buf.len() bytes of writes.
                 let n = unsafe { libc::readlinkat(root, path.as_ptr().cast(), buf.as_mut_ptr().cast(), buf.len()) };

@@ -90,8 +90,9 @@ impl ProcFile {
         1 << (self as u32)
     }
 
-    /// `"<pid>/<name>\0"` into `out`, returning the length including the NUL.
-    pub(crate) fn format_path(self, pid: u32, out: &mut [u8; 32]) -> usize {
+    /// `"<pid>/<name>\0"` into `out` (the file's path relative to a proc root, ready for
+    /// `openat`), returning the length including the NUL. No allocation.
+    pub fn format_path(self, pid: u32, out: &mut [u8; 32]) -> usize {
         let mut digits = [0u8; 10];
         let mut n = pid;
         let mut i = digits.len();
