@@ -422,3 +422,19 @@ func procfsModuleDir(t testing.TB) string {
 	}
 	return strings.TrimSpace(string(out))
 }
+
+// startChild starts name with args, killed when this process dies (Pdeathsig) and at the end
+// of the test (a test may kill and reap it earlier); the test is skipped if it cannot start.
+func startChild(t testing.TB, name string, args ...string) *exec.Cmd {
+	t.Helper()
+	c := exec.Command(name, args...)
+	c.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := c.Start(); err != nil {
+		t.Skip(err)
+	}
+	t.Cleanup(func() {
+		c.Process.Kill()
+		c.Wait()
+	})
+	return c
+}

@@ -3,7 +3,6 @@
 package procuring
 
 import (
-	"os/exec"
 	"testing"
 	"time"
 
@@ -14,14 +13,8 @@ import (
 // earlier read and equals procfs's; a busy process's CPU time keeps moving; without the
 // option nothing is reused.
 func TestReuseIdleStat(t *testing.T) {
-	idle := exec.Command("sleep", "600")
-	busy := exec.Command("sh", "-c", "while :; do :; done")
-	for _, c := range []*exec.Cmd{idle, busy} {
-		if err := c.Start(); err != nil {
-			t.Skip(err)
-		}
-		t.Cleanup(func() { c.Process.Kill(); c.Wait() })
-	}
+	idle := startChild(t, "sleep", "600")
+	busy := startChild(t, "sh", "-c", "while :; do :; done")
 	pfs, err := procfs.NewFS("/proc")
 	if err != nil {
 		t.Fatal(err)

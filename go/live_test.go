@@ -249,11 +249,7 @@ func must[T any](v T, err error) T {
 func TestVanished(t *testing.T) {
 	for _, engine := range engines() {
 		t.Run(engine, func(t *testing.T) {
-			c := exec.Command("sleep", "3600")
-			c.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-			if err := c.Start(); err != nil {
-				t.Skip(err)
-			}
+			c := startChild(t, "sleep", "3600")
 			pid := c.Process.Pid
 			fs := mustFS(t, "/proc", engine)
 			ps, err := fs.AllProcs()

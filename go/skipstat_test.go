@@ -5,12 +5,10 @@ package procuring
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/prometheus/procfs"
@@ -370,11 +368,7 @@ func TestFollowUpBatchLive(t *testing.T) {
 func TestVanishedAfterStat(t *testing.T) {
 	for _, engine := range []string{EngineURing, EngineSync} {
 		t.Run(engine, func(t *testing.T) {
-			c := exec.Command("sleep", "3600")
-			c.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-			if err := c.Start(); err != nil {
-				t.Skip(err)
-			}
+			c := startChild(t, "sleep", "3600")
 			pid := c.Process.Pid
 			fs := mustFS(t, "/proc", engine)
 			// A first listing reads the identity of the child, so that the library has it
