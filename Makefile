@@ -6,6 +6,10 @@ GO ?= go
 LIBDIR := $(CURDIR)/target/release
 LIB := $(LIBDIR)/libprocuring.so
 CFLAGS ?= -O2 -g -Wall -Wextra -Werror -std=c11
+# Go's build cache does not track headers outside the package: a hash of include/procuring.h in
+# CGO_CFLAGS (part of the cache key) rebuilds the cgo wrapper when the header changes.
+GO_ENV = CGO_LDFLAGS="-L$(LIBDIR) -Wl,-rpath,$(LIBDIR)" \
+	CGO_CFLAGS="-g -O2 -DPROCURING_H_SHA=$(shell sha256sum include/procuring.h | cut -c1-16)"
 
 .PHONY: all lib header header-check run run-c test test-rust test-c test-go test-fuzz bench bench-report clean
 
@@ -28,7 +32,7 @@ examples/c/ps: examples/c/ps.c include/procuring.h lib
 # The main job: a ps-like table of this machine through the library (Go package when built).
 run: lib
 	@if [ -f go/cmd/procuring-ps/main.go ]; then \
-		cd go && CGO_LDFLAGS="-L$(LIBDIR) -Wl,-rpath,$(LIBDIR)" $(GO) run ./cmd/procuring-ps; \
+		cd go && $(GO_ENV) $(GO) run ./cmd/procuring-ps; \
 	else $(MAKE) --no-print-directory run-c; fi
 
 run-c: examples/c/ps
@@ -47,7 +51,7 @@ test-c: examples/c/ps
 
 test-go: lib
 	@if [ -f go/go.mod ]; then \
-		cd go && CGO_LDFLAGS="-L$(LIBDIR) -Wl,-rpath,$(LIBDIR)" $(GO) test -count=1 ./... && \
+		cd go && $(GO_ENV) $(GO) test -count=1 ./... && \
 		CGO_ENABLED=0 $(GO) test -count=1 ./...; \
 	fi
 

@@ -317,10 +317,12 @@ fn defs(cpus: u32) -> Vec<Def> {
     let uring = |hold, uo| opts(EngineKind::Uring, hold, uo);
     let asy = UringOptions { async_reads: true, iowq_workers: cpus, ..u };
     let single = UringOptions { single_issuer: true, ..u };
+    let every = |o: Options| Options { list_every_scan: true, ..o };
     let mut v = vec![
         Def { group: "stat", name: "floor/pread-held-stat".into(), kind: Kind::Floor(FileSet::STAT) },
         Def { group: "stat", name: "floor/getdents+pread-held-stat".into(), kind: Kind::ScanFloor(FileSet::STAT) },
         Def { group: "stat", name: "sync/held".into(), kind: Kind::Warm(sync(true), FileSet::STAT) },
+        Def { group: "stat", name: "sync/held-list-every-scan".into(), kind: Kind::Warm(every(sync(true)), FileSet::STAT) },
         Def { group: "stat", name: "sync/no-held".into(), kind: Kind::Warm(sync(false), FileSet::STAT) },
         Def { group: "stat", name: "uring/held".into(), kind: Kind::Warm(uring(true, u), FileSet::STAT) },
         Def { group: "stat", name: "uring/no-held".into(), kind: Kind::Warm(uring(false, u), FileSet::STAT) },
@@ -513,6 +515,10 @@ struct Seen {
     last: usize,
     min: usize,
     max: usize,
+    /// Scanner scans measured, and how many of them kept the previous pid list
+    /// (`ScanStats::list_reused`).
+    scans: u64,
+    list_reused: u64,
 }
 
 impl Seen {
@@ -520,6 +526,17 @@ impl Seen {
         self.min = if self.last == 0 { n } else { self.min.min(n) };
         self.max = self.max.max(n);
         self.last = n;
+    }
+
+    fn note_scan(&mut self, snap: &procuring::Snapshot) {
+        self.note(snap.records().len());
+        self.scans += 1;
+        self.list_reused += snap.stats().list_reused as u64;
+    }
+
+    /// Share of the scans that kept the previous pid list, in percent (`None`: no scan).
+    fn reused_pct(&self) -> Option<f64> {
+        (self.scans > 0).then(|| 100.0 * self.list_reused as f64 / self.scans as f64)
     }
 }
 
@@ -561,9 +578,9 @@ fn run_def<M: Measurement>(c: &mut Criterion<M>, prefix: &str, d: &Def, s: &Sett
                     sc
                 });
                 b.iter(|| {
-                    let n = sc.scan_with(*files, ScanFlags::NONE).expect("scan").records().len();
-                    seen.note(n);
-                    black_box(n)
+                    let snap = sc.scan_with(*files, ScanFlags::NONE).expect("scan");
+                    seen.note_scan(snap);
+                    black_box(snap.records().len())
                 });
             });
         }
@@ -761,8 +778,8 @@ fn summarize(dir: &Path, rows: &[Row], procs: usize, meta: &str, probes: &[Strin
     println!("procuring bench summary: {procs} processes at the start (medians; CPU = user+sys of this process;");
     println!("per process divides by the processes of the benchmark's last scan, `procs`)");
     println!(
-        "{:<8} {:<34} {:>10} {:>10} {:>7} {:>11} {:>11} {:>9}",
-        "group", "benchmark", "wall ms", "cpu ms", "procs", "wall ns/pr", "cpu ns/pr", "cpu/floor"
+        "{:<8} {:<34} {:>10} {:>10} {:>7} {:>11} {:>11} {:>9} {:>8}",
+        "group", "benchmark", "wall ms", "cpu ms", "procs", "wall ns/pr", "cpu ns/pr", "cpu/floor", "relist%"
     );
     let mut json = String::new();
     for r in rows {
@@ -773,8 +790,10 @@ fn summarize(dir: &Path, rows: &[Row], procs: usize, meta: &str, probes: &[Strin
             (Some(c), Some(fl)) if fl > 0.0 => format!("{:.2}x", c / per(r.seen.1.last) / fl),
             _ => "-".into(),
         };
+        // Share of the measured scans (CPU run) that listed the proc root.
+        let relist = r.seen.1.reused_pct().map(|p| 100.0 - p);
         println!(
-            "{:<8} {:<34} {:>10} {:>10} {:>7} {:>11} {:>11} {:>9}",
+            "{:<8} {:<34} {:>10} {:>10} {:>7} {:>11} {:>11} {:>9} {:>8}",
             r.group,
             r.name,
             f(w, 1e6),
@@ -782,14 +801,15 @@ fn summarize(dir: &Path, rows: &[Row], procs: usize, meta: &str, probes: &[Strin
             r.seen.1.last.max(r.seen.0.last),
             fr(w, r.seen.0.last),
             fr(c, r.seen.1.last),
-            ratio
+            ratio,
+            relist.map_or("-".to_string(), |p| format!("{p:.1}"))
         );
         let num = |x: Option<(f64, f64)>, i: usize| {
             x.map_or("null".to_string(), |v| format!("{:.1}", if i == 0 { v.0 } else { v.1 }))
         };
         let _ = write!(
             json,
-            "{}{{\"group\":\"{}\",\"name\":\"{}\",\"wall_mean_ns\":{},\"wall_median_ns\":{},\"cpu_mean_ns\":{},\"cpu_median_ns\":{},\"procs_wall\":{},\"procs_cpu\":{},\"procs_min\":{},\"procs_max\":{}}}",
+            "{}{{\"group\":\"{}\",\"name\":\"{}\",\"wall_mean_ns\":{},\"wall_median_ns\":{},\"cpu_mean_ns\":{},\"cpu_median_ns\":{},\"procs_wall\":{},\"procs_cpu\":{},\"procs_min\":{},\"procs_max\":{},\"relist_pct\":{}}}",
             if json.is_empty() { "" } else { ",\n  " },
             r.group,
             r.name,
@@ -800,7 +820,8 @@ fn summarize(dir: &Path, rows: &[Row], procs: usize, meta: &str, probes: &[Strin
             r.seen.0.last,
             r.seen.1.last,
             [r.seen.0, r.seen.1].iter().filter(|x| x.last > 0).map(|x| x.min).min().unwrap_or(0),
-            r.seen.0.max.max(r.seen.1.max)
+            r.seen.0.max.max(r.seen.1.max),
+            relist.map_or("null".to_string(), |p| format!("{p:.1}"))
         );
     }
     if !probes.is_empty() {

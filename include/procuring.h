@@ -9,7 +9,7 @@
 #include <stddef.h>
 
 // Version of this ABI: bumped on any incompatible change of a struct or function.
-#define PROCURING_ABI_VERSION 2
+#define PROCURING_ABI_VERSION 3
 
 // Success.
 #define PROCURING_OK 0
@@ -110,6 +110,11 @@ typedef struct {
   // decides; reused stat has `PROCURING_FILE_STAT` in `cached_mask`). Default 0. See the
   // Rust `Options::reuse_idle_stat` for which stat fields may then be old.
   uint32_t reuse_idle_stat;
+  // Non-zero: list the proc root on every `procuring_scan`. Default 0: a scan keeps the
+  // previous pid list when the kernel's fork counter shows no process was created since
+  // (`stats.list_reused` says when; exits are still seen). See the Rust
+  // `Options::list_every_scan`.
+  uint32_t list_every_scan;
 } procuring_options;
 
 // A byte range in the snapshot's arena. `len == 0` is an empty string.
@@ -271,7 +276,7 @@ typedef struct {
 
 // Counters of one scan.
 typedef struct {
-  // Pids listed (or given).
+  // Pids listed, given, or kept from the previous scan (`list_reused`).
   uint32_t listed;
   // Records returned.
   uint32_t returned;
@@ -292,6 +297,12 @@ typedef struct {
   // `stat` records served from the previous read because `schedstat` showed the process had
   // not run ([`crate::Options::reuse_idle_stat`]).
   uint32_t stat_reused;
+  // 1 when this scan kept the pid list of the previous scan instead of listing the proc root
+  // again, because the kernel's fork counter showed no process had been created since
+  // (exits are still seen: their reads fail). See [`crate::Options::list_every_scan`].
+  uint32_t list_reused;
+  // Reserved (0).
+  uint32_t _pad;
   // Wall time of the scan in nanoseconds.
   uint64_t wall_ns;
 } procuring_scan_stats;

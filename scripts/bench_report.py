@@ -25,6 +25,7 @@ PROCURING_BENCH_TIME / PROCURING_BENCH_WARMUP / PROCURING_BENCH_SAMPLES (criteri
 
 import argparse
 import datetime
+import hashlib
 import json
 import os
 import platform
@@ -208,7 +209,7 @@ def run_rust(n, args, outdir):
             s = json.load(f)
         res["meta"] = {k: v for k, v in s.items() if k not in ("rows",)}
         res["seen"] = {
-            f"{r['group']}/{r['name']}": [r.get("procs_wall", 0), r.get("procs_cpu", 0), r.get("procs_min", 0), r.get("procs_max", 0)]
+            f"{r['group']}/{r['name']}": [r.get("procs_wall", 0), r.get("procs_cpu", 0), r.get("procs_min", 0), r.get("procs_max", 0), r.get("relist_pct")]
             for r in s.get("rows", [])
         }
     else:
@@ -295,7 +296,10 @@ class Children:
 
 def run_go(n, args, outdir):
     env = dict(os.environ)
-    env.update(CGO_LDFLAGS=f"-L{LIBDIR} -Wl,-rpath,{LIBDIR}")
+    # The header's hash in CGO_CFLAGS (part of Go's cache key; see the Makefile's GO_ENV).
+    with open(os.path.join(ROOT, "include", "procuring.h"), "rb") as f:
+        sha = hashlib.sha256(f.read()).hexdigest()[:16]
+    env.update(CGO_LDFLAGS=f"-L{LIBDIR} -Wl,-rpath,{LIBDIR}", CGO_CFLAGS=f"-g -O2 -DPROCURING_H_SHA={sha}")
     logpath = os.path.join(outdir, "go.log")
     cmd = ["go", "test", "-run", "^$", "-bench", GO_BENCH, "-benchtime", args.go_benchtime, "-count", "1"]
     # Compile first, so that the children do not wait for the build.
@@ -400,6 +404,12 @@ class Data:
         lo, hi = seen[2], seen[3]
         return (lo, hi) if hi - lo > 0.05 * hi else None
 
+    def relist(self, n, group, name):
+        """Percent of a scanner benchmark's measured scans (CPU run) that listed /proc (the others
+        kept the previous pid list: no process had been created); None for non-scanner rows."""
+        seen = self.run(n).get("rust", {}).get("seen", {}).get(f"{group}/{name}")
+        return seen[4] if seen and len(seen) > 4 else None
+
     def rpp(self, n, group, name, measure="cpu"):
         """Per-process time of a Rust benchmark (ns)."""
         return div(self.rust(n, measure, group, name), self.rseen(n, group, name, measure))
@@ -495,6 +505,20 @@ def rust_tables(d, group):
     return s
 
 
+def relist_table(d):
+    """Share of measured scans that listed /proc, per scanner benchmark of the stat group."""
+    names = [nm for nm in d.rust_names("stat") if any(d.relist(n, "stat", nm) is not None for n in d.counts)]
+    if not names:
+        return ""
+    pct = lambda v: "–" if v is None else f"{v:.1f}%"
+    rows = [[f"`{nm}`"] + [pct(d.relist(n, "stat", nm)) for n in d.counts] for nm in names]
+    return (
+        "Scans that listed `/proc` (the others kept the previous pid list because the fork counter had not\n"
+        "moved), among the measured scans of the CPU run:\n\n"
+        + md_table(["benchmark"] + [f"{n:,}" for n in d.counts], rows)
+    )
+
+
 def stat_listing_floor(d):
     """Stat scans against the pread floor plus the getdents floor: the pread floor does not
     list the pids, every scan does."""
@@ -584,6 +608,8 @@ def ratios(d):
     rust_ratio("Rust stat scan CPU: sync/held / floor", "stat", "sync/held", FLOOR["stat"])
     rust_ratio("Rust stat scan CPU: uring/held / floor", "stat", "uring/held", FLOOR["stat"])
     rust_ratio("Rust stat scan CPU: sync/held / scan floor (getdents + pread, one loop)", "stat", "sync/held", "floor/getdents+pread-held-stat")
+    rust_ratio("Rust stat scan CPU: sync/held-list-every-scan / floor", "stat", "sync/held-list-every-scan", FLOOR["stat"])
+    rust_ratio("Rust stat scan CPU: sync/held-list-every-scan / scan floor", "stat", "sync/held-list-every-scan", "floor/getdents+pread-held-stat")
     rust_ratio("Rust stat scan CPU: sync/held-reuse-idle / stat floor", "stat", "sync/held-reuse-idle", FLOOR["stat"])
     rust_ratio("Rust stat scan CPU: sync/held-reuse-idle / schedstat floor", "stat", "sync/held-reuse-idle", "floor/pread-held-schedstat")
     rust_ratio("Rust 3-file scan CPU: sync/held / floor", "3files", "sync/held", FLOOR["3files"])
@@ -757,7 +783,7 @@ def headline(d):
     out = []
     for n in d.counts:
         p = d.rprocs(n)
-        flp, syp, urp = (d.rpp(n, "stat", x) for x in (FLOOR["stat"], "sync/held", "uring/held"))
+        flp, syp, urp, evp = (d.rpp(n, "stat", x) for x in (FLOOR["stat"], "sync/held", "uring/held", "sync/held-list-every-scan"))
         # Per scan of the run's process count (per process × processes), robust to other work
         # adding processes during one benchmark.
         sy, ur = (None if v is None or not p else v * p for v in (syp, urp))
@@ -766,7 +792,8 @@ def headline(d):
         if sy is not None:
             parts.append(
                 f"a stat scan costs {fmt_ms(sy)} ms CPU with `sync/held` ({fmt_ns(syp)}/process, "
-                f"{fmt_x(div(syp, flp))} the bare-pread floor), {fmt_ms(ur)} ms with `uring/held`;"
+                f"{fmt_x(div(syp, flp))} the bare-pread floor; {fmt_x(div(evp, flp))} when it lists /proc every scan), "
+                f"{fmt_ms(ur)} ms with `uring/held`;"
             )
         if kp is not None and ks is not None:
             kf = d.go(n, "KeplerScan/floor", "cpu-ns/op")
@@ -846,6 +873,14 @@ the cost the kernel has anyway. `held`: descriptors kept across scans (default);
 count, `held-single-issuer` sets `IORING_SETUP_SINGLE_ISSUER | DEFER_TASKRUN`.
 
 {rust_tables(d, 'stat')}
+By default a scan lists `/proc` only when a process was created since the previous scan (the
+kernel's fork counter, `processes` in `/proc/stat`, checked after `/proc/loadavg`'s last pid);
+otherwise it keeps the previous pid list, and exits show as failed reads. The children here are
+idle, so most scans keep the list: `sync/held` measures a quiet node and
+`sync/held-list-every-scan` (`Options::list_every_scan`) a node where something forks between
+every two scans (a busy Kubernetes node).
+
+{relist_table(d)}
 {stat_listing_floor(d)}
 {cap_notes(d, 1)}
 ### Which io_uring variant is fastest
@@ -867,7 +902,7 @@ parsing (the scanners keep stat, status and io open instead of closing them).
 {rust_tables(d, 'cold')}
 ## Rust: listing
 
-Listing the pids is part of every scan. `floor/getdents` is `lseek(0)` plus a bare getdents64 loop
+Listing the pids is part of every scan after a fork (of every scan with `list_every_scan`). `floor/getdents` is `lseek(0)` plus a bare getdents64 loop
 over a held `/proc` descriptor (64 KiB buffer, numeric entries counted); `sync/list-pids` is
 `Scanner::list_pids` into a reused `Vec`.
 
@@ -922,6 +957,7 @@ exe, cgroup cached). For io_uring the ring's file table is released asynchronous
 
 PLOT_SERIES = [
     ("Rust sync, held fds (stat)", "#1f77b4", "-", lambda d, n: d.rscan(n, "stat", "sync/held"), "r"),
+    ("Rust sync, held fds, listing every scan (stat)", "#17becf", "-", lambda d, n: d.rscan(n, "stat", "sync/held-list-every-scan"), "r"),
     ("Rust uring, held fds (stat)", "#ff7f0e", "-", lambda d, n: d.rscan(n, "stat", "uring/held"), "r"),
     ("floor: bare pread of held stat fds", "#7f7f7f", "--", lambda d, n: d.rscan(n, "stat", FLOOR["stat"]), "r"),
     ("Go procuring-sync, Kepler scan", "#2ca02c", "-", lambda d, n: d.go(n, "KeplerScan/procuring-sync", "cpu-ns/op"), "g"),
@@ -933,6 +969,7 @@ PLOT_SERIES = [
 
 RUST_ROW = {
     "Rust sync, held fds (stat)": "sync/held",
+    "Rust sync, held fds, listing every scan (stat)": "sync/held-list-every-scan",
     "Rust uring, held fds (stat)": "uring/held",
     "floor: bare pread of held stat fds": FLOOR["stat"],
 }

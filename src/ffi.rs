@@ -17,7 +17,7 @@ use crate::engine::uring::UringOptions;
 use crate::{EngineKind, Error, FileSet, Options, ProcRecord, ScanFlags, ScanStats, Scanner};
 
 /// Version of this ABI: bumped on any incompatible change of a struct or function.
-pub const PROCURING_ABI_VERSION: u32 = 2;
+pub const PROCURING_ABI_VERSION: u32 = 3;
 
 /// Success.
 pub const PROCURING_OK: i32 = 0;
@@ -92,6 +92,11 @@ pub struct procuring_options {
     /// decides; reused stat has `PROCURING_FILE_STAT` in `cached_mask`). Default 0. See the
     /// Rust `Options::reuse_idle_stat` for which stat fields may then be old.
     pub reuse_idle_stat: u32,
+    /// Non-zero: list the proc root on every `procuring_scan`. Default 0: a scan keeps the
+    /// previous pid list when the kernel's fork counter shows no process was created since
+    /// (`stats.list_reused` says when; exits are still seen). See the Rust
+    /// `Options::list_every_scan`.
+    pub list_every_scan: u32,
 }
 
 /// An opaque scanner handle.
@@ -216,6 +221,7 @@ pub unsafe extern "C" fn procuring_options_init(opts: *mut procuring_options) ->
             uring_single_issuer: d.uring.single_issuer as u32,
             threads: d.threads,
             reuse_idle_stat: d.reuse_idle_stat as u32,
+            list_every_scan: d.list_every_scan as u32,
         };
         // SAFETY: non-null; the caller provides storage for one procuring_options.
         unsafe { opts.write(o) };
@@ -261,6 +267,7 @@ fn options_from(o: &procuring_options) -> Result<Options, Error> {
         },
         threads: o.threads,
         reuse_idle_stat: o.reuse_idle_stat != 0,
+        list_every_scan: o.list_every_scan != 0,
     })
 }
 

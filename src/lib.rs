@@ -30,6 +30,7 @@ pub mod engine;
 mod error;
 pub mod ffi;
 mod files;
+mod forks;
 pub mod parse;
 mod pids;
 mod record;

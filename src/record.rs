@@ -126,7 +126,7 @@ impl std::fmt::Display for FileError {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ScanStats {
-    /// Pids listed (or given).
+    /// Pids listed, given, or kept from the previous scan (`list_reused`).
     pub listed: u32,
     /// Records returned.
     pub returned: u32,
@@ -147,6 +147,12 @@ pub struct ScanStats {
     /// `stat` records served from the previous read because `schedstat` showed the process had
     /// not run ([`crate::Options::reuse_idle_stat`]).
     pub stat_reused: u32,
+    /// 1 when this scan kept the pid list of the previous scan instead of listing the proc root
+    /// again, because the kernel's fork counter showed no process had been created since
+    /// (exits are still seen: their reads fail). See [`crate::Options::list_every_scan`].
+    pub list_reused: u32,
+    /// Reserved (0).
+    pub _pad: u32,
     /// Wall time of the scan in nanoseconds.
     pub wall_ns: u64,
 }

@@ -17,6 +17,7 @@ use crate::engine::uring::{UringEngine, UringOptions};
 use crate::engine::{Engine, EngineKind, Handle, Req, NO_HANDLE};
 use crate::error::Error;
 use crate::files::{FileSet, ProcFile};
+use crate::forks::ForkWatch;
 use crate::parse;
 use crate::pids::PidLister;
 use crate::record::{ProcRecord, ScanStats, SchedstatFields, Snapshot, StatFields, StrRef, FILE_ERR_PARSE};
@@ -95,6 +96,14 @@ pub struct Options {
     /// 2-4x less CPU (measured in docs/BENCHMARKS.md); one of busy processes costs a
     /// `schedstat` read more per process.
     pub reuse_idle_stat: bool,
+    /// List the proc root on every [`Scanner::scan`]. By default (false) a scan keeps the pid
+    /// list of the previous one when the kernel's fork counter (`processes` in `/proc/stat`,
+    /// checked after a cheaper look at `/proc/loadavg`) shows no process was created since:
+    /// every process that exists is then in it, and the ones that exited are dropped because
+    /// their reads fail ([`ScanStats::list_reused`] says when). Never done with `hidepid` (a
+    /// process changing credentials appears without a fork), on a root that is not procfs,
+    /// after [`Scanner::scan_pids`], or for [`ScanFlags::SKIP_STAT`] scans.
+    pub list_every_scan: bool,
 }
 
 impl Default for Options {
@@ -108,6 +117,7 @@ impl Default for Options {
             uring: UringOptions::default(),
             threads: 1,
             reuse_idle_stat: false,
+            list_every_scan: false,
         }
     }
 }
@@ -285,6 +295,10 @@ pub struct Scanner {
     engine_kind: EngineKind,
     engine_reason: String,
     lister: PidLister,
+    /// `None` when a listing is needed on every scan (see [`Options::list_every_scan`]).
+    watch: Option<ForkWatch>,
+    /// `pids` came from a complete listing (or a reuse of one) and the scan over it succeeded.
+    list_complete: bool,
     pids: Vec<u32>,
     entries: Vec<Entry>,
     spare: Vec<Entry>,
@@ -338,6 +352,7 @@ impl Scanner {
             held_cap
         };
         let (engine, engine_kind, engine_reason) = Self::make_engine(&opts, held_cap)?;
+        let watch = if procfs && !opts.list_every_scan { ForkWatch::open(&root) } else { None };
         Ok(Scanner {
             opts,
             root,
@@ -346,6 +361,8 @@ impl Scanner {
             engine_kind,
             engine_reason,
             lister: PidLister::new(),
+            watch,
+            list_complete: false,
             pids: Vec::new(),
             entries: Vec::new(),
             spare: Vec::new(),
@@ -402,6 +419,13 @@ impl Scanner {
         &self.opts
     }
 
+    /// Whether [`Scanner::scan`] may keep the previous pid list when no process was created
+    /// since (false with [`Options::list_every_scan`], on a root that is not procfs, on a
+    /// `hidepid` mount, or when `/proc/loadavg` or `/proc/stat` cannot be read).
+    pub fn may_reuse_listing(&self) -> bool {
+        self.watch.is_some()
+    }
+
     /// Descriptors currently held open across scans.
     pub fn held_fds(&self) -> u32 {
         self.held
@@ -428,18 +452,34 @@ impl Scanner {
     }
 
     /// Lists every process and reads `files` (plus `stat`).
+    /// The pid list is the previous scan's when no process was created since (see
+    /// [`Options::list_every_scan`]).
     pub fn scan_with(&mut self, files: FileSet, flags: ScanFlags) -> Result<&Snapshot, Error> {
-        let mut pids = std::mem::take(&mut self.pids);
-        let r = self.lister.list(&self.root, &mut pids).map_err(|errno| Error::List { errno });
-        self.pids = pids;
-        r?;
-        self.run(files, flags)
+        // The counter is read before the listing it vouches for, on every scan.
+        let quiet = self.watch.as_mut().is_some_and(|w| w.quiet());
+        // Reuse needs a read of every process this scan (exits show as failed reads).
+        let reuse = quiet && self.list_complete && !flags.has(ScanFlags::SKIP_STAT);
+        self.list_complete = false;
+        if reuse {
+            self.pids.clear();
+            self.pids.extend(self.entries.iter().filter(|e| !e.vanished).map(|e| e.pid));
+        } else {
+            let mut pids = std::mem::take(&mut self.pids);
+            let r = self.lister.list(&self.root, &mut pids).map_err(|errno| Error::List { errno });
+            self.pids = pids;
+            r?;
+        }
+        self.run(files, flags)?;
+        self.list_complete = true;
+        self.snap.stats.list_reused = reuse as u32;
+        Ok(&self.snap)
     }
 
     /// Reads `files` (plus `stat`) of the given pids only (sorted and deduplicated first if
     /// needed). Pids that do not exist are counted as vanished. State kept for pids not in the
     /// list (held descriptors, cached identity) is dropped.
     pub fn scan_pids(&mut self, pids: &[i32], files: FileSet, flags: ScanFlags) -> Result<&Snapshot, Error> {
+        self.list_complete = false;
         if let Some(bad) = pids.iter().find(|&&p| p <= 0) {
             return Err(Error::InvalidArgument(format!("pid {bad} is not positive")));
         }

@@ -110,3 +110,26 @@ pub(crate) fn fs_magic(dir: &OwnedFd) -> Result<i64, i32> {
 pub(crate) fn cpu_count() -> u32 {
     std::thread::available_parallelism().map_or(1, |n| n.get() as u32)
 }
+
+/// `openat(dir, path)` as an owned descriptor; `path` must end with a NUL.
+pub(crate) fn open_owned_at(dir: &OwnedFd, path: &[u8]) -> Result<OwnedFd, i32> {
+    let fd = open_at(dir.as_raw_fd(), path)?;
+    // SAFETY: `fd` was just returned by openat(2) and is owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// The mount id of the mount `dir` is on (`statx` `STATX_MNT_ID`, Linux 5.8+), as printed in the
+/// first column of `/proc/self/mountinfo`.
+pub(crate) fn mount_id(dir: &OwnedFd) -> Result<u64, i32> {
+    // SAFETY: zeroed statx is a valid out-parameter; statx fills it.
+    let mut s: libc::statx = unsafe { std::mem::zeroed() };
+    // SAFETY: the path is a static empty C string, `s` is writable, `dir` is an open descriptor.
+    let r = unsafe { libc::statx(dir.as_raw_fd(), c"".as_ptr(), libc::AT_EMPTY_PATH, libc::STATX_MNT_ID, &mut s) };
+    if r != 0 {
+        return Err(errno());
+    }
+    if s.stx_mask & libc::STATX_MNT_ID == 0 {
+        return Err(libc::ENOSYS);
+    }
+    Ok(s.stx_mnt_id)
+}

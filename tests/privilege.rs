@@ -206,6 +206,8 @@ fn hidepid(name: &str, strict_errno: bool) {
         // invisible: only our own processes are listed, and read in full.
         let mut s = Scanner::new(Options { proc_root: invisible.clone(), engine, files: FileSet::ALL, ..Default::default() }).unwrap();
         assert!(s.is_procfs());
+        // A process changing credentials becomes visible without a fork: list every scan.
+        assert!(!s.may_reuse_listing(), "hidepid=invisible: the pid list must not be reused");
         for round in 0..2 {
             let ctx = format!("hidepid=invisible {engine:?} round {round}");
             let snap = s.scan().unwrap_or_else(|e| panic!("{ctx}: {e}"));
@@ -220,6 +222,7 @@ fn hidepid(name: &str, strict_errno: bool) {
         }
         // noaccess: other users' pids listed, every file refused; ours read in full.
         let mut s = Scanner::new(Options { proc_root: noaccess.clone(), engine, files: FileSet::ALL, ..Default::default() }).unwrap();
+        assert!(!s.may_reuse_listing(), "hidepid=noaccess: the pid list must not be reused");
         let mut codes: HashMap<i32, Vec<[i32; procuring::FILE_COUNT]>> = HashMap::new();
         for round in 0..2 {
             let ctx = format!("hidepid=noaccess {engine:?} round {round}");
