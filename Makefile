@@ -41,8 +41,12 @@ run-c: examples/c/ps
 test: header-check test-rust test-c test-go test-fuzz
 	@echo "make test: all suites passed"
 
+# Tests that skip their checks (not root, no unshare, ...) are listed at the end.
+SKIPPED := $${CARGO_TARGET_DIR:-target}/tmp/skipped-tests.txt
 test-rust:
+	rm -f $(SKIPPED)
 	$(CARGO) test --release
+	@if [ -s $(SKIPPED) ]; then echo "Rust tests that skipped their checks:"; sed 's/^/  /' $(SKIPPED); fi
 
 test-c: examples/c/ps
 	./examples/c/ps --check >/dev/null
@@ -51,8 +55,8 @@ test-c: examples/c/ps
 
 test-go: lib
 	@if [ -f go/go.mod ]; then \
-		cd go && $(GO_ENV) $(GO) test -count=1 ./... && \
-		CGO_ENABLED=0 $(GO) test -count=1 ./...; \
+		cd go && $(GO_ENV) GO=$(GO) ../scripts/go-test.sh && \
+		CGO_ENABLED=0 GO=$(GO) GO_TEST_LABEL=" (CGO_ENABLED=0)" ../scripts/go-test.sh; \
 	fi
 
 # A short fuzz run of every parser (seconds each); scripts/fuzz.sh documents the long run.

@@ -88,7 +88,7 @@ fn unprivileged_user_gets_per_file_permission_errors() {
     const NAME: &str = "unprivileged_user_gets_per_file_permission_errors";
     if !CHILD.is_child(NAME) {
         if !is_root() {
-            println!("skipped: needs root (to drop to nobody and to own processes nobody cannot read)");
+            common::skip("needs root (to drop to nobody and to own processes nobody cannot read)");
             return;
         }
         // A root process nobody cannot ptrace-read, besides pid 1.
@@ -163,7 +163,7 @@ fn hidepid(name: &str, strict_errno: bool) {
     let dirs = |base: &Path| (base.join("invisible"), base.join("noaccess"));
     if !CHILD.is_child(name) {
         if !is_root() {
-            println!("skipped: needs root (to mount procfs with hidepid and drop to nobody)");
+            common::skip("needs root (to mount procfs with hidepid and drop to nobody)");
             return;
         }
         let base = std::env::temp_dir().join(format!("procuring-{name}-{}", std::process::id()));
@@ -188,7 +188,7 @@ fn hidepid(name: &str, strict_errno: bool) {
     // SAFETY: plain syscalls with valid arguments.
     unsafe {
         if libc::unshare(libc::CLONE_NEWNS) != 0 {
-            println!("skipped: unshare(CLONE_NEWNS): {}", std::io::Error::last_os_error());
+            common::skip(format_args!("unshare(CLONE_NEWNS): {}", std::io::Error::last_os_error()));
             println!("CHILD-DONE {name}");
             return;
         }

@@ -938,7 +938,7 @@ impl PidNs {
         // SAFETY: plain syscalls; they affect this thread and the threads and children it creates.
         unsafe {
             if libc::unshare(libc::CLONE_NEWNS) != 0 {
-                println!("skipped: unshare(NEWNS): {}", std::io::Error::last_os_error());
+                common::skip(format_args!("unshare(NEWNS): {}", std::io::Error::last_os_error()));
                 return None;
             }
             let r = libc::mount(c"none".as_ptr(), c"/".as_ptr(), std::ptr::null(), libc::MS_REC | libc::MS_PRIVATE, std::ptr::null());
@@ -983,7 +983,7 @@ impl PidNs {
         match init_rx.recv().unwrap() {
             Ok(init) => Some(PidNs { root, init: Kids(vec![init]), cmds: Some(tx), thread: Some(thread) }),
             Err(why) => {
-                println!("skipped: {why}");
+                common::skip(why);
                 None
             }
         }
@@ -1140,7 +1140,7 @@ fn pid_reuse_is_never_served_stale() {
     if !CHILD.is_child(NAME) {
         // SAFETY: plain getter.
         if unsafe { libc::geteuid() } != 0 {
-            println!("skipped: needs root (a pid namespace and its ns_last_pid)");
+            common::skip("needs root (a pid namespace and its ns_last_pid)");
             return;
         }
         return CHILD.run_in_child(NAME, &[], Duration::from_secs(60));
@@ -1178,7 +1178,7 @@ fn pid_reuse_within_one_tick_without_held_fds() {
     if !CHILD.is_child(NAME) {
         // SAFETY: plain getter.
         if unsafe { libc::geteuid() } != 0 {
-            println!("skipped: needs root");
+            common::skip("needs root");
             return;
         }
         return CHILD.run_in_child(NAME, &[], Duration::from_secs(60));

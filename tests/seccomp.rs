@@ -60,7 +60,7 @@ fn deny_io_uring(errno: i32) {
 
 fn refused(errno: i32, name: &str) {
     if AUDIT_ARCH.is_none() {
-        println!("skipped: seccomp filter written for x86_64 and aarch64");
+        common::skip("seccomp filter written for x86_64 and aarch64");
         println!("CHILD-DONE {name}");
         return;
     }
