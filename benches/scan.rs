@@ -318,11 +318,14 @@ fn defs(cpus: u32) -> Vec<Def> {
     let asy = UringOptions { async_reads: true, iowq_workers: cpus, ..u };
     let single = UringOptions { single_issuer: true, ..u };
     let every = |o: Options| Options { list_every_scan: true, ..o };
+    // Options::threads: the reads of one scan shared by two threads (wall time, not CPU).
+    let threads2 = |o: Options| Options { threads: 2, ..o };
     let mut v = vec![
         Def { group: "stat", name: "floor/pread-held-stat".into(), kind: Kind::Floor(FileSet::STAT) },
         Def { group: "stat", name: "floor/getdents+pread-held-stat".into(), kind: Kind::ScanFloor(FileSet::STAT) },
         Def { group: "stat", name: "sync/held".into(), kind: Kind::Warm(sync(true), FileSet::STAT) },
         Def { group: "stat", name: "sync/held-list-every-scan".into(), kind: Kind::Warm(every(sync(true)), FileSet::STAT) },
+        Def { group: "stat", name: "sync/held-threads2".into(), kind: Kind::Warm(threads2(sync(true)), FileSet::STAT) },
         Def { group: "stat", name: "sync/no-held".into(), kind: Kind::Warm(sync(false), FileSet::STAT) },
         Def { group: "stat", name: "uring/held".into(), kind: Kind::Warm(uring(true, u), FileSet::STAT) },
         Def { group: "stat", name: "uring/no-held".into(), kind: Kind::Warm(uring(false, u), FileSet::STAT) },
@@ -353,6 +356,7 @@ fn defs(cpus: u32) -> Vec<Def> {
     v.extend([
         Def { group: "3files", name: "floor/pread-held-stat-status-io".into(), kind: Kind::Floor(THREE) },
         Def { group: "3files", name: "sync/held".into(), kind: Kind::Warm(sync(true), THREE) },
+        Def { group: "3files", name: "sync/held-threads2".into(), kind: Kind::Warm(threads2(sync(true)), THREE) },
         Def { group: "3files", name: "sync/no-held".into(), kind: Kind::Warm(sync(false), THREE) },
         Def { group: "3files", name: "uring/held".into(), kind: Kind::Warm(uring(true, u), THREE) },
         Def { group: "3files", name: "uring/no-held".into(), kind: Kind::Warm(uring(false, u), THREE) },

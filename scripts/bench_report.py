@@ -617,6 +617,10 @@ def ratios(d):
     rust_ratio("Rust stat scan CPU: uring/held / sync/held", "stat", "uring/held", "sync/held")
     rust_ratio("Rust stat scan CPU: sync/no-held / sync/held", "stat", "sync/no-held", "sync/held")
     rust_ratio("Rust cold CPU: uring / sync", "cold", "uring/cold-identity", "sync/cold-identity")
+    rust_ratio("Rust stat scan wall: sync/held / sync/held-threads2", "stat", "sync/held", "sync/held-threads2", "wall")
+    rust_ratio("Rust stat scan CPU: sync/held-threads2 / sync/held", "stat", "sync/held-threads2", "sync/held")
+    rust_ratio("Rust 3-file scan wall: sync/held / sync/held-threads2", "3files", "sync/held", "sync/held-threads2", "wall")
+    rust_ratio("Rust 3-file scan CPU: sync/held-threads2 / sync/held", "3files", "sync/held-threads2", "sync/held")
     rust_ratio("Rust listing: list-pids / getdents floor", "list", "sync/list-pids", FLOOR["list"])
     lines.append(md_table(["ratio (> 1: the second is cheaper)"] + cols, rows))
     return "\n".join(lines) + "\n"
@@ -753,8 +757,9 @@ def sanity(d):
         for group in ("stat", "3files", "cold", "list"):
             for name in d.rust_names(group):
                 w, c = d.rust(n, "wall", group, name), d.rust(n, "cpu", group, name)
-                # (io-wq threads run beside the scanning thread: CPU > wall is real for uring.)
-                if w and c and c > 1.15 * w and not name.startswith("uring"):
+                # (io-wq threads, or the threads option, run beside the scanning thread: CPU > wall
+                # is real there.)
+                if w and c and c > 1.15 * w and not name.startswith("uring") and "threads" not in name:
                     notes.append(f"- {n:,} children, `{group}/{name}`: CPU {fmt_ms(c)} ms > wall {fmt_ms(w)} ms (single-threaded): disturbed sample.")
                 u = d.unstable(n, group, name)
                 if u:
@@ -871,7 +876,9 @@ over descriptors already open on every process's `stat`: no listing, no parsing,
 the cost the kernel has anyway. `held`: descriptors kept across scans (default); `no-held`:
 `openat` + `pread` + `close` per file per scan. `uring/held` uses the default batch of 256;
 `held-batchN` other batch sizes, `held-async` sets `IOSQE_ASYNC` with io-wq capped at the CPU
-count, `held-single-issuer` sets `IORING_SETUP_SINGLE_ISSUER | DEFER_TASKRUN`.
+count, `held-single-issuer` sets `IORING_SETUP_SINGLE_ISSUER | DEFER_TASKRUN`. `sync/held-threads2`
+(`Options::threads = 2`) shares the reads of one scan between two threads: less wall time
+(latency), no less CPU; it is off by default for that reason.
 
 {rust_tables(d, 'stat')}
 By default a scan lists `/proc` only when a process was created since the previous scan (the

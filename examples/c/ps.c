@@ -113,8 +113,9 @@ int main(int argc, char **argv) {
         putchar('\n');
     }
     printf("\n%u processes, engine %s (%s)\n", snap.stats.returned, procuring_engine_name(s), procuring_engine_reason(s));
-    printf("first scan %.2f ms, second scan %.2f ms (%u held fds, %u cached identity files, %u vanished)\n", first,
-           second, snap.stats.held_fds, snap.stats.cached, snap.stats.vanished);
+    printf("first scan %.2f ms, second scan %.2f ms (%u held fds, %u cached identity files, %u vanished, %s)\n",
+           first, second, snap.stats.held_fds, snap.stats.cached, snap.stats.vanished,
+           snap.stats.list_reused ? "pid list kept: no process created since the first scan" : "listed /proc again");
     procuring_scanner_free(s);
     return 0;
 }
