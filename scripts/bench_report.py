@@ -222,7 +222,8 @@ GO_LINE = re.compile(r"^Benchmark(\S+)\s+(\d+)\s+(.*)$")
 
 
 def parse_go(text):
-    out = {}
+    """Benchmark lines by name; a name run several times (`-count`) gets the median of each unit."""
+    runs = {}
     for line in text.splitlines():
         m = GO_LINE.match(line.strip())
         if not m:
@@ -235,7 +236,12 @@ def parse_go(text):
                 row[unit] = float(v)
             except ValueError:
                 pass
-        out[name] = row
+        runs.setdefault(name, []).append(row)
+    out = {}
+    for name, rows in runs.items():
+        units = set().union(*rows)
+        out[name] = {u: sorted(r[u] for r in rows if u in r)[len([r for r in rows if u in r]) // 2] for u in units}
+        out[name]["runs"] = len(rows)
     return out
 
 
@@ -301,7 +307,9 @@ def run_go(n, args, outdir):
         sha = hashlib.sha256(f.read()).hexdigest()[:16]
     env.update(CGO_LDFLAGS=f"-L{LIBDIR} -Wl,-rpath,{LIBDIR}", CGO_CFLAGS=f"-g -O2 -DPROCURING_H_SHA={sha}")
     logpath = os.path.join(outdir, "go.log")
-    cmd = ["go", "test", "-run", "^$", "-bench", GO_BENCH, "-benchtime", args.go_benchtime, "-count", "1"]
+    # Three runs of each benchmark, medians kept: one -benchtime 20x run of a millisecond
+    # benchmark swung its ratios by ±30% here.
+    cmd = ["go", "test", "-run", "^$", "-bench", GO_BENCH, "-benchtime", args.go_benchtime, "-count", str(args.go_count)]
     # Compile first, so that the children do not wait for the build.
     subprocess.run(["go", "test", "-run", "^$", "-count", "1", "."], cwd=os.path.join(ROOT, "go"), env=env,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -842,7 +850,7 @@ refresh; `--quick` is a smoke test, `--render-only` re-renders from `target/benc
 - {m['nproc']} CPUs, {m['model']}, {m['mem_gib']} GiB memory
 - kernel {m['kernel']} (`kernel.io_uring_disabled` = {m['io_uring_disabled']}), pid_max {m['pid_max']:,}, threads-max {m['threads_max']:,}
 - {m['rustc']}; {m['go']}
-- criterion: {p['samples']} samples, {p['time']} s measurement, {p['warmup']} s warm-up per benchmark; Go: `-benchtime {p['go_benchtime']}`
+- criterion: {p['samples']} samples, {p['time']} s measurement, {p['warmup']} s warm-up per benchmark; Go: `-benchtime {p['go_benchtime']} -count {p.get('go_count', 1)}` (medians)
 
 Every number is one scan of **every** process on the machine: N idle `sleep 3600` children plus
 what else ran, so "per process" divides by the processes a scan returned. CPU is user + system time of the
@@ -1211,6 +1219,8 @@ def main():
         action="store_true",
         help="let go test start the children (PROCURING_BENCH_PROCS=N) instead of this script",
     )
+    ap.add_argument("--go-count", type=int, default=int(os.environ.get("PROCURING_REPORT_GO_COUNT", "3")),
+                    help="runs of each Go benchmark (the report keeps the medians)")
     ap.add_argument("--skip-rust", action="store_true")
     ap.add_argument("--skip-go", action="store_true")
     ap.add_argument("--out-dir", help="where BENCHMARKS.md and scan_cpu.png go (default docs/, quick: target/bench-report/quick)")
@@ -1240,7 +1250,8 @@ def main():
             problems = check_limits(n)
             if problems:
                 sys.exit(f"cannot run {n:,} processes: " + "; ".join(problems))
-        params = {"time": args.time, "warmup": args.warmup, "samples": args.samples, "go_benchtime": args.go_benchtime}
+        params = {"time": args.time, "warmup": args.warmup, "samples": args.samples, "go_benchtime": args.go_benchtime,
+                  "go_count": args.go_count}
         res = {"machine": machine(), "params": params, "runs": {}}
         if args.merge and os.path.exists(results_path):
             with open(results_path) as f:

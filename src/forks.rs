@@ -44,6 +44,9 @@ pub(crate) struct ForkWatch {
 pub(crate) struct WatchState {
     last_pid: Option<u64>,
     forks: Option<u64>,
+    /// Threads the scanner itself created since the counter was read (`Options::threads`):
+    /// each moved the counter by exactly one, and none is a process.
+    own: u64,
 }
 
 impl WatchState {
@@ -51,17 +54,28 @@ impl WatchState {
     /// of the fork counter. True: no process was created since the previous check, so the
     /// listing that followed it (if complete) is still complete.
     pub(crate) fn quiet(&mut self, last_pid: Option<u64>, forks: impl FnOnce() -> Option<u64>) -> bool {
-        if last_pid.is_none() || last_pid != self.last_pid {
+        let first = self.last_pid.is_none();
+        // The caller's own threads move last_pid too, by at least one each (pids are allocated
+        // cyclically, skipping used ones): only the counter, moved by exactly one per thread,
+        // can discount them, so it is read whenever there are some.
+        if last_pid.is_none() || (last_pid != self.last_pid && self.own == 0) {
             // The first check reads the counter too, so that the second scan can already keep
             // the list; later moves of last_pid skip it (a busy node pays 1 us, not 7).
-            let forks = if self.last_pid.is_none() && last_pid.is_some() { forks() } else { None };
-            *self = WatchState { last_pid, forks };
+            let forks = if first && last_pid.is_some() { forks() } else { None };
+            *self = WatchState { last_pid, forks, own: 0 };
             return false;
         }
         let now = forks();
-        let same = now.is_some() && now == self.forks;
-        self.forks = now;
+        let same = now.is_some() && now == self.forks.map(|f| f + self.own);
+        *self = WatchState { last_pid, forks: now, own: 0 };
         same
+    }
+
+    /// Counts `n` threads the caller created (and that started) since the last check: each
+    /// moved the counter by one and created no process. Never count one that may have failed:
+    /// an undercount only costs a listing, an overcount could hide a new process.
+    pub(crate) fn own_threads(&mut self, n: u64) {
+        self.own += n;
     }
 }
 
@@ -91,6 +105,11 @@ impl ForkWatch {
         let quiet = state.quiet(last_pid, || self.forks());
         self.state = state;
         quiet
+    }
+
+    /// See [`WatchState::own_threads`].
+    pub(crate) fn own_threads(&mut self, n: u64) {
+        self.state.own_threads(n);
     }
 
     fn last_pid(&mut self) -> Option<u64> {
@@ -178,6 +197,25 @@ mod tests {
         assert!(!s.quiet(Some(11), || Some(6)));
         assert!(!s.quiet(None, || Some(6)));
         assert!(!s.quiet(None, || Some(6)));
+    }
+
+    #[test]
+    fn own_threads_are_discounted_exactly() {
+        let mut s = WatchState::default();
+        assert!(!s.quiet(Some(10), || Some(5)));
+        // Two threads of ours: last_pid moved, the counter by exactly two.
+        s.own_threads(2);
+        assert!(s.quiet(Some(12), || Some(7)));
+        // Two of ours and one process of someone else's.
+        s.own_threads(2);
+        assert!(!s.quiet(Some(15), || Some(10)));
+        assert!(s.quiet(Some(15), || Some(10)));
+        // Ours counted, but the counter moved less (a spawn that failed after counting would
+        // be a bug of the caller): never quiet.
+        s.own_threads(3);
+        assert!(!s.quiet(Some(17), || Some(12)));
+        // Without own threads, a moved last_pid skips the counter again.
+        assert!(!s.quiet(Some(18), || panic!("counter read while last_pid moved")));
     }
 
     #[test]

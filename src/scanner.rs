@@ -696,6 +696,10 @@ impl Scanner {
                 read_share(root, part, buf);
             }
         });
+        // Each started thread moved the kernel's fork counter (a failed spawn panics first).
+        if let Some(w) = self.watch.as_mut() {
+            w.own_threads(bounds.len() as u64);
+        }
         bounds.insert(0, from);
         bounds.push(self.reqs.len());
         for (t, w) in bounds.windows(2).enumerate() {

@@ -15,7 +15,11 @@ use common::{sleeper, Kids};
 use procuring::{EngineKind, FileSet, Options, ScanFlags, Scanner};
 
 fn scanner(engine: EngineKind) -> Scanner {
-    let s = Scanner::new(Options { engine, files: FileSet::STAT, ..Default::default() }).unwrap();
+    with(Options { engine, files: FileSet::STAT, ..Default::default() })
+}
+
+fn with(o: Options) -> Scanner {
+    let s = Scanner::new(o).unwrap();
     assert!(s.may_reuse_listing(), "/proc (procfs without hidepid) supports keeping the pid list");
     s
 }
@@ -36,8 +40,17 @@ fn scan_until_reused(s: &mut Scanner, pid: i32) -> bool {
 
 #[test]
 fn a_new_process_is_listed_and_an_exited_one_dropped() {
-    for engine in [EngineKind::Sync, EngineKind::Uring] {
-        let mut s = scanner(engine);
+    // `threads: 2` starts a thread per scan (enough processes for the parallel path): it moves
+    // the fork counter, and the scanner must discount exactly its own.
+    let _crowd = Kids((0..150).map(|_| sleeper()).collect());
+    let threads = Options { engine: EngineKind::Sync, files: FileSet::STAT, threads: 2, ..Default::default() };
+    for (name, opts) in [
+        ("sync", Options { engine: EngineKind::Sync, files: FileSet::STAT, ..Default::default() }),
+        ("uring", Options { engine: EngineKind::Uring, files: FileSet::STAT, ..Default::default() }),
+        ("sync, 2 threads", threads),
+    ] {
+        let engine = name;
+        let mut s = with(opts);
         let me = std::process::id() as i32;
         assert!(scan_until_reused(&mut s, me), "{engine:?}: the reused list has this process");
         // Each round: a new process (the fork moves the counter: the next scan lists and sees
