@@ -902,6 +902,12 @@ every two scans (a busy Kubernetes node).
 ### Which io_uring variant is fastest
 
 {best_uring(d)}
+Also tried and dropped (branch `uring-experiments`, not merged; 5 runs of the stat group at 2,000
+children on 2026-11-24, mean CPU / wall per scan): `sync/held` 10.4 / 10.2 ms, `uring/held`
+16.6 / 14.0 ms, registered buffers (`READ_FIXED` into the registered scan buffer) 17.0 / 13.8 ms,
+pipelined chunks (chunk k+1 submitted before chunk k is parsed) 16.5 / 12.9 ms, both 17.8 / 12.6 ms.
+Registered buffers can only save the buffer import (0.1% of samples in `perf`) and pipelining can
+only hide parsing (2.4%), while the io-wq hand-off and context switches are 20-25%.
 ## Rust: stat, status, io (steady state)
 
 {rust_tables(d, '3files')}
