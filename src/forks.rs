@@ -8,7 +8,7 @@
 //! exists now was in that listing. Exits need no counter: a scan reads a file of every listed
 //! process, and the read of a gone one fails. So a listing is needed only when the counter moved.
 //!
-//! On x86 (total store order) a reader that sees the counter see the attach too; on weakly
+//! On x86 (total store order) a reader that sees the counter sees the attach too; on weakly
 //! ordered CPUs the window is the drain of a store buffer, while a listing starts microseconds
 //! after the counter is read.
 //!

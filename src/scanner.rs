@@ -102,7 +102,8 @@ pub struct Options {
     /// every process that exists is then in it, and the ones that exited are dropped because
     /// their reads fail ([`ScanStats::list_reused`] says when). Never done with `hidepid` (a
     /// process changing credentials appears without a fork), on a root that is not procfs,
-    /// after [`Scanner::scan_pids`], or for [`ScanFlags::SKIP_STAT`] scans.
+    /// after [`Scanner::scan_pids`], for [`ScanFlags::SKIP_STAT`] scans, or while some
+    /// process's `stat` is refused (it is not re-read, so its exit would go unseen).
     pub list_every_scan: bool,
 }
 
@@ -457,8 +458,14 @@ impl Scanner {
     pub fn scan_with(&mut self, files: FileSet, flags: ScanFlags) -> Result<&Snapshot, Error> {
         // The counter is read before the listing it vouches for, on every scan.
         let quiet = self.watch.as_mut().is_some_and(|w| w.quiet());
-        // Reuse needs a read of every process this scan (exits show as failed reads).
-        let reuse = quiet && self.list_complete && !flags.has(ScanFlags::SKIP_STAT);
+        // Reuse needs a read of every process this scan (exits show as failed reads): not with
+        // SKIP_STAT, nor while some process's stat or schedstat is remembered as refused
+        // (those are not read again until a refresh).
+        let refused = FileSet::STAT.with(ProcFile::Schedstat).0;
+        let reuse = quiet
+            && self.list_complete
+            && !flags.has(ScanFlags::SKIP_STAT)
+            && self.entries.iter().all(|e| e.vanished || e.denied & refused == 0);
         self.list_complete = false;
         if reuse {
             self.pids.clear();
