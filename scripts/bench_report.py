@@ -237,10 +237,13 @@ def parse_go(text):
             except ValueError:
                 pass
         runs.setdefault(name, []).append(row)
+    def median(vals):
+        vals = sorted(vals)
+        return vals[len(vals) // 2]
+
     out = {}
     for name, rows in runs.items():
-        units = set().union(*rows)
-        out[name] = {u: sorted(r[u] for r in rows if u in r)[len([r for r in rows if u in r]) // 2] for u in units}
+        out[name] = {u: median(r[u] for r in rows if u in r) for u in set().union(*rows)}
         out[name]["runs"] = len(rows)
     return out
 

@@ -94,17 +94,15 @@ impl ForkWatch {
         };
         // Both files must parse now; a later failure only forces a listing.
         w.last_pid()?;
-        w.forks()?;
+        read_forks(&w.stat, &mut w.buf)?;
         Some(w)
     }
 
     /// See [`WatchState::quiet`]; reads `/proc/loadavg`, then `/proc/stat` only if needed.
     pub(crate) fn quiet(&mut self) -> bool {
         let last_pid = self.last_pid();
-        let mut state = self.state;
-        let quiet = state.quiet(last_pid, || self.forks());
-        self.state = state;
-        quiet
+        let (stat, buf) = (&self.stat, &mut self.buf);
+        self.state.quiet(last_pid, || read_forks(stat, buf))
     }
 
     /// See [`WatchState::own_threads`].
@@ -117,18 +115,24 @@ impl ForkWatch {
         parse_last_pid(&self.buf[..n])
     }
 
+    #[cfg(test)]
     fn forks(&mut self) -> Option<u64> {
-        loop {
-            let n = sys::pread(self.stat.as_raw_fd(), &mut self.buf, 0).ok()?;
-            if n < self.buf.len() {
-                return parse_forks(&self.buf[..n]);
-            }
-            if self.buf.len() >= MAX_STAT {
-                return None;
-            }
-            let len = self.buf.len() * 2;
-            self.buf.resize(len, 0);
+        read_forks(&self.stat, &mut self.buf)
+    }
+}
+
+/// The fork counter from a held `/proc/stat` descriptor, growing `buf` until the file fits.
+fn read_forks(stat: &OwnedFd, buf: &mut Vec<u8>) -> Option<u64> {
+    loop {
+        let n = sys::pread(stat.as_raw_fd(), buf, 0).ok()?;
+        if n < buf.len() {
+            return parse_forks(&buf[..n]);
         }
+        if buf.len() >= MAX_STAT {
+            return None;
+        }
+        let len = buf.len() * 2;
+        buf.resize(len, 0);
     }
 }
 

@@ -459,18 +459,10 @@ impl Scanner {
         // The counter is read before the listing it vouches for, on every scan.
         let quiet = self.watch.as_mut().is_some_and(|w| w.quiet());
         // Reuse needs a read of every process this scan (exits show as failed reads): not with
-        // SKIP_STAT, nor while some process's stat or schedstat is remembered as refused
-        // (those are not read again until a refresh).
-        let refused = FileSet::STAT.with(ProcFile::Schedstat).0;
-        let reuse = quiet
-            && self.list_complete
-            && !flags.has(ScanFlags::SKIP_STAT)
-            && self.entries.iter().all(|e| e.vanished || e.denied & refused == 0);
+        // SKIP_STAT; keep_pids checks the rest.
+        let reuse = quiet && self.list_complete && !flags.has(ScanFlags::SKIP_STAT) && self.keep_pids();
         self.list_complete = false;
-        if reuse {
-            self.pids.clear();
-            self.pids.extend(self.entries.iter().filter(|e| !e.vanished).map(|e| e.pid));
-        } else {
+        if !reuse {
             let mut pids = std::mem::take(&mut self.pids);
             let r = self.lister.list(&self.root, &mut pids).map_err(|errno| Error::List { errno });
             self.pids = pids;
@@ -480,6 +472,21 @@ impl Scanner {
         self.list_complete = true;
         self.snap.stats.list_reused = reuse as u32;
         Ok(&self.snap)
+    }
+
+    /// Sets `pids` to the processes of the last scan that are still known to exist, in one pass
+    /// over the entries; false (list instead) if some process's `stat` or `schedstat` is
+    /// remembered as refused: it is not read again until a refresh, so its exit would go unseen.
+    fn keep_pids(&mut self) -> bool {
+        let refused = FileSet::STAT.with(ProcFile::Schedstat).0;
+        self.pids.clear();
+        for e in self.entries.iter().filter(|e| !e.vanished) {
+            if e.denied & refused != 0 {
+                return false;
+            }
+            self.pids.push(e.pid);
+        }
+        true
     }
 
     /// Reads `files` (plus `stat`) of the given pids only (sorted and deduplicated first if

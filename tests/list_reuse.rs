@@ -49,10 +49,9 @@ fn a_new_process_is_listed_and_an_exited_one_dropped() {
         ("uring", Options { engine: EngineKind::Uring, files: FileSet::STAT, ..Default::default() }),
         ("sync, 2 threads", threads),
     ] {
-        let engine = name;
         let mut s = with(opts);
         let me = std::process::id() as i32;
-        assert!(scan_until_reused(&mut s, me), "{engine:?}: the reused list has this process");
+        assert!(scan_until_reused(&mut s, me), "{name}: the reused list has this process");
         // Each round: a new process (the fork moves the counter: the next scan lists and sees
         // it), then its exit between two quiet scans (the reused list has the pid, its read
         // fails, the record is dropped). Retried when something else forks in between.
@@ -61,23 +60,23 @@ fn a_new_process_is_listed_and_an_exited_one_dropped() {
             let mut kids = Kids(vec![sleeper()]);
             let pid = kids.0[0].id() as i32;
             let snap = s.scan().unwrap();
-            assert_eq!(snap.stats().list_reused, 0, "{engine:?}: a fork since the last scan");
-            assert!(snap.get(pid).is_some(), "{engine:?}: new process {pid} missing");
-            assert!(scan_until_reused(&mut s, pid), "{engine:?}: {pid} missing from a reused list");
+            assert_eq!(snap.stats().list_reused, 0, "{name}: a fork since the last scan");
+            assert!(snap.get(pid).is_some(), "{name}: new process {pid} missing");
+            assert!(scan_until_reused(&mut s, pid), "{name}: {pid} missing from a reused list");
             kids.0[0].kill().unwrap();
             kids.0[0].wait().unwrap();
             let snap = s.scan().unwrap();
-            assert!(snap.get(pid).is_none(), "{engine:?}: exited {pid} returned");
+            assert!(snap.get(pid).is_none(), "{name}: exited {pid} returned");
             if snap.stats().list_reused == 1 {
-                assert!(snap.stats().vanished >= 1, "{engine:?}: {:?}", snap.stats());
+                assert!(snap.stats().vanished >= 1, "{name}: {:?}", snap.stats());
                 for _ in 0..3 {
-                    assert!(s.scan().unwrap().get(pid).is_none(), "{engine:?}: exited {pid} returned later");
+                    assert!(s.scan().unwrap().get(pid).is_none(), "{name}: exited {pid} returned later");
                 }
                 proven = true;
                 break;
             }
         }
-        assert!(proven, "{engine:?}: never saw an exit between two quiet scans");
+        assert!(proven, "{name}: never saw an exit between two quiet scans");
     }
 }
 
