@@ -11,7 +11,7 @@ CFLAGS ?= -O2 -g -Wall -Wextra -Werror -std=c11
 GO_ENV = CGO_LDFLAGS="-L$(LIBDIR) -Wl,-rpath,$(LIBDIR)" \
 	CGO_CFLAGS="-g -O2 -DPROCURING_H_SHA=$(shell sha256sum include/procuring.h | cut -c1-16)"
 
-.PHONY: all lib header header-check run run-c test test-rust test-c test-go test-fuzz bench bench-report clean
+.PHONY: all lib header header-check fmt-check run run-c test test-rust test-c test-go test-fuzz bench bench-report clean
 
 all: lib header
 
@@ -21,6 +21,11 @@ lib:
 
 header:
 	cbindgen --quiet --config cbindgen.toml --output include/procuring.h .
+
+# Fails on any Rust formatting that is not rustfmt's (rustfmt.toml sets the style).
+fmt-check:
+	$(CARGO) fmt --all --check
+	cd fuzz && $(CARGO) fmt --check
 
 # Fails when include/procuring.h is not what cbindgen makes from the code.
 header-check:
@@ -38,7 +43,7 @@ run: lib
 run-c: examples/c/ps
 	./examples/c/ps
 
-test: header-check test-rust test-c test-go test-fuzz
+test: fmt-check header-check test-rust test-c test-go test-fuzz
 	@echo "make test: all suites passed"
 
 # Tests that skip their checks (not root, no unshare, ...) are listed at the end.

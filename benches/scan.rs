@@ -113,7 +113,9 @@ impl ValueFormatter for CpuFormatter {
 
     fn scale_throughputs(&self, typical: f64, t: &Throughput, values: &mut [f64]) -> &'static str {
         let n = match *t {
-            Throughput::Bytes(n) | Throughput::BytesDecimal(n) | Throughput::Elements(n) => n as f64,
+            Throughput::Bytes(n) | Throughput::BytesDecimal(n) | Throughput::Elements(n) => {
+                n as f64
+            }
         };
         // Per CPU-second.
         let per_s = n * 1e9 / typical;
@@ -193,7 +195,10 @@ impl Children {
             let deadline = Instant::now() + Duration::from_secs(60);
             while std::fs::read(&path).map_or(true, |b| b != b"sleep\n") {
                 if Instant::now() > deadline {
-                    return Err(std::io::Error::other(format!("child {} never exec'd sleep", k.id())));
+                    return Err(std::io::Error::other(format!(
+                        "child {} never exec'd sleep",
+                        k.id()
+                    )));
                 }
                 std::thread::sleep(Duration::from_millis(1));
             }
@@ -321,23 +326,67 @@ fn defs(cpus: u32) -> Vec<Def> {
     // Options::threads: the reads of one scan shared by two threads (wall time, not CPU).
     let threads2 = |o: Options| Options { threads: 2, ..o };
     let mut v = vec![
-        Def { group: "stat", name: "floor/pread-held-stat".into(), kind: Kind::Floor(FileSet::STAT) },
-        Def { group: "stat", name: "floor/getdents+pread-held-stat".into(), kind: Kind::ScanFloor(FileSet::STAT) },
-        Def { group: "stat", name: "sync/held".into(), kind: Kind::Warm(sync(true), FileSet::STAT) },
-        Def { group: "stat", name: "sync/held-list-every-scan".into(), kind: Kind::Warm(every(sync(true)), FileSet::STAT) },
-        Def { group: "stat", name: "sync/held-threads2".into(), kind: Kind::Warm(threads2(sync(true)), FileSet::STAT) },
-        Def { group: "stat", name: "sync/no-held".into(), kind: Kind::Warm(sync(false), FileSet::STAT) },
-        Def { group: "stat", name: "uring/held".into(), kind: Kind::Warm(uring(true, u), FileSet::STAT) },
-        Def { group: "stat", name: "uring/no-held".into(), kind: Kind::Warm(uring(false, u), FileSet::STAT) },
+        Def {
+            group: "stat",
+            name: "floor/pread-held-stat".into(),
+            kind: Kind::Floor(FileSet::STAT),
+        },
+        Def {
+            group: "stat",
+            name: "floor/getdents+pread-held-stat".into(),
+            kind: Kind::ScanFloor(FileSet::STAT),
+        },
+        Def {
+            group: "stat",
+            name: "sync/held".into(),
+            kind: Kind::Warm(sync(true), FileSet::STAT),
+        },
+        Def {
+            group: "stat",
+            name: "sync/held-list-every-scan".into(),
+            kind: Kind::Warm(every(sync(true)), FileSet::STAT),
+        },
+        Def {
+            group: "stat",
+            name: "sync/held-threads2".into(),
+            kind: Kind::Warm(threads2(sync(true)), FileSet::STAT),
+        },
+        Def {
+            group: "stat",
+            name: "sync/no-held".into(),
+            kind: Kind::Warm(sync(false), FileSet::STAT),
+        },
+        Def {
+            group: "stat",
+            name: "uring/held".into(),
+            kind: Kind::Warm(uring(true, u), FileSet::STAT),
+        },
+        Def {
+            group: "stat",
+            name: "uring/no-held".into(),
+            kind: Kind::Warm(uring(false, u), FileSet::STAT),
+        },
     ];
     for b in [16u32, 64, 1024] {
         let uo = UringOptions { batch: b, ..u };
-        v.push(Def { group: "stat", name: format!("uring/held-batch{b}"), kind: Kind::Warm(uring(true, uo), FileSet::STAT) });
+        v.push(Def {
+            group: "stat",
+            name: format!("uring/held-batch{b}"),
+            kind: Kind::Warm(uring(true, uo), FileSet::STAT),
+        });
     }
-    v.push(Def { group: "stat", name: "uring/held-async".into(), kind: Kind::Warm(uring(true, asy), FileSet::STAT) });
+    v.push(Def {
+        group: "stat",
+        name: "uring/held-async".into(),
+        kind: Kind::Warm(uring(true, asy), FileSet::STAT),
+    });
     // Options::reuse_idle_stat: schedstat of every process, stat only of those that ran.
     let reuse = |o: Options| Options { reuse_idle_stat: true, ..o };
-    v.push(Def { group: "stat", name: "sync/held-reuse-idle".into(), kind: Kind::Warm(reuse(sync(true)), FileSet::STAT) });
+    v.push(Def {
+        group: "stat",
+        name: "sync/held-reuse-idle".into(),
+        kind: Kind::Warm(reuse(sync(true)), FileSet::STAT),
+    });
     v.push(Def {
         group: "stat",
         name: "uring/held-reuse-idle".into(),
@@ -354,13 +403,29 @@ fn defs(cpus: u32) -> Vec<Def> {
         kind: Kind::Warm(uring(true, single), FileSet::STAT),
     });
     v.extend([
-        Def { group: "3files", name: "floor/pread-held-stat-status-io".into(), kind: Kind::Floor(THREE) },
+        Def {
+            group: "3files",
+            name: "floor/pread-held-stat-status-io".into(),
+            kind: Kind::Floor(THREE),
+        },
         Def { group: "3files", name: "sync/held".into(), kind: Kind::Warm(sync(true), THREE) },
-        Def { group: "3files", name: "sync/held-threads2".into(), kind: Kind::Warm(threads2(sync(true)), THREE) },
+        Def {
+            group: "3files",
+            name: "sync/held-threads2".into(),
+            kind: Kind::Warm(threads2(sync(true)), THREE),
+        },
         Def { group: "3files", name: "sync/no-held".into(), kind: Kind::Warm(sync(false), THREE) },
         Def { group: "3files", name: "uring/held".into(), kind: Kind::Warm(uring(true, u), THREE) },
-        Def { group: "3files", name: "uring/no-held".into(), kind: Kind::Warm(uring(false, u), THREE) },
-        Def { group: "3files", name: "uring/held-async".into(), kind: Kind::Warm(uring(true, asy), THREE) },
+        Def {
+            group: "3files",
+            name: "uring/no-held".into(),
+            kind: Kind::Warm(uring(false, u), THREE),
+        },
+        Def {
+            group: "3files",
+            name: "uring/held-async".into(),
+            kind: Kind::Warm(uring(true, asy), THREE),
+        },
         Def { group: "cold", name: "floor/cold-open-read-close".into(), kind: Kind::ColdFloor },
         Def { group: "cold", name: "sync/cold-identity".into(), kind: Kind::Cold(sync(true)) },
         Def { group: "cold", name: "uring/cold-identity".into(), kind: Kind::Cold(uring(true, u)) },
@@ -418,7 +483,9 @@ struct ProcDir {
 impl ProcDir {
     fn open() -> ProcDir {
         // SAFETY: a plain open of a NUL-terminated path.
-        let fd = unsafe { libc::open(c"/proc".as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC) };
+        let fd = unsafe {
+            libc::open(c"/proc".as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC)
+        };
         assert!(fd >= 0, "open /proc: {}", std::io::Error::last_os_error());
         ProcDir { fd, buf: vec![0u8; 64 * 1024] }
     }
@@ -431,7 +498,9 @@ impl ProcDir {
         loop {
             // SAFETY: buf is valid for buf.len() bytes of writes; the kernel writes whole
             // linux_dirent64 records into it.
-            let n = unsafe { libc::syscall(libc::SYS_getdents64, self.fd, self.buf.as_mut_ptr(), self.buf.len()) };
+            let n = unsafe {
+                libc::syscall(libc::SYS_getdents64, self.fd, self.buf.as_mut_ptr(), self.buf.len())
+            };
             if n <= 0 {
                 break;
             }
@@ -482,12 +551,16 @@ fn cold_floor(dir: &mut ProcDir, buf: &mut [u8]) -> usize {
             f.format_path(pid, &mut path);
             if f == ProcFile::Exe {
                 // SAFETY: path is NUL-terminated; buf is valid for buf.len() bytes of writes.
-                let n = unsafe { libc::readlinkat(root, path.as_ptr().cast(), buf.as_mut_ptr().cast(), buf.len()) };
+                let n = unsafe {
+                    libc::readlinkat(root, path.as_ptr().cast(), buf.as_mut_ptr().cast(), buf.len())
+                };
                 black_box(n);
                 continue;
             }
             // SAFETY: path is NUL-terminated; root is the open /proc directory.
-            let fd = unsafe { libc::openat(root, path.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC) };
+            let fd = unsafe {
+                libc::openat(root, path.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC)
+            };
             if fd < 0 {
                 continue;
             }
@@ -546,7 +619,13 @@ impl Seen {
 
 /// `seen` gets the processes of the scans measured (all zero: not run, e.g. filtered out).
 /// Returns why the definition was skipped, if it was.
-fn run_def<M: Measurement>(c: &mut Criterion<M>, prefix: &str, d: &Def, s: &Settings, seen: &mut Seen) -> Option<String> {
+fn run_def<M: Measurement>(
+    c: &mut Criterion<M>,
+    prefix: &str,
+    d: &Def,
+    s: &Settings,
+    seen: &mut Seen,
+) -> Option<String> {
     if let Kind::Floor(files) | Kind::ScanFloor(files) = &d.kind {
         // The floor holds a descriptor per file per process at once; criterion needs a few more.
         let need = s.procs * files.iter().count() as u64 + 256;
@@ -561,14 +640,18 @@ fn run_def<M: Measurement>(c: &mut Criterion<M>, prefix: &str, d: &Def, s: &Sett
         }
     }
     let mut g = c.benchmark_group(format!("{prefix}/{}", d.group));
-    g.sample_size(s.samples).measurement_time(s.time).warm_up_time(s.warmup).throughput(Throughput::Elements(s.procs));
+    g.sample_size(s.samples)
+        .measurement_time(s.time)
+        .warm_up_time(s.warmup)
+        .throughput(Throughput::Elements(s.procs));
     // The closure runs once per sample: state is made on the first call and kept.
     match &d.kind {
         Kind::Floor(files) => {
             let mut st: Option<(FloorFds, Vec<u8>)> = None;
             let per = files.iter().count();
             g.bench_function(d.name.as_str(), |b| {
-                let (fds, buf) = st.get_or_insert_with(|| (FloorFds::open(*files), vec![0u8; 4096]));
+                let (fds, buf) =
+                    st.get_or_insert_with(|| (FloorFds::open(*files), vec![0u8; 4096]));
                 seen.note(fds.0.len() / per);
                 b.iter(|| black_box(fds.read_all(buf)));
             });
@@ -591,8 +674,9 @@ fn run_def<M: Measurement>(c: &mut Criterion<M>, prefix: &str, d: &Def, s: &Sett
         Kind::ScanFloor(files) => {
             let mut st: Option<(ProcDir, FloorFds, Vec<u8>)> = None;
             g.bench_function(d.name.as_str(), |b| {
-                let (dir, fds, buf) =
-                    st.get_or_insert_with(|| (ProcDir::open(), FloorFds::open(*files), vec![0u8; 4096]));
+                let (dir, fds, buf) = st.get_or_insert_with(|| {
+                    (ProcDir::open(), FloorFds::open(*files), vec![0u8; 4096])
+                });
                 b.iter(|| {
                     let n = dir.for_each_pid(|_| {});
                     seen.note(n);
@@ -648,7 +732,11 @@ fn run_def<M: Measurement>(c: &mut Criterion<M>, prefix: &str, d: &Def, s: &Sett
                     || (),
                     |()| {
                         let mut sc = Scanner::new(o.clone()).expect("scanner");
-                        let n = sc.scan_with(FileSet::ALL, ScanFlags::NONE).expect("scan").records().len();
+                        let n = sc
+                            .scan_with(FileSet::ALL, ScanFlags::NONE)
+                            .expect("scan")
+                            .records()
+                            .len();
                         seen.note(n);
                         black_box(n);
                         sc
@@ -722,8 +810,15 @@ fn run_memprobes() -> Vec<String> {
     ["sync-stat", "sync-3files", "sync-default", "uring-default"]
         .iter()
         .filter_map(|w| {
-            let out = Command::new(&exe).env("PROCURING_BENCH_MEMPROBE", w).stderr(Stdio::inherit()).output().ok()?;
-            let line = String::from_utf8_lossy(&out.stdout).lines().find(|l| l.starts_with("{\"probe\""))?.to_string();
+            let out = Command::new(&exe)
+                .env("PROCURING_BENCH_MEMPROBE", w)
+                .stderr(Stdio::inherit())
+                .output()
+                .ok()?;
+            let line = String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .find(|l| l.starts_with("{\"probe\""))?
+                .to_string();
             Some(line)
         })
         .collect()
@@ -752,7 +847,8 @@ fn estimate(path: &Path, key: &str) -> Option<f64> {
     let at = s.find(&format!("\"{key}\":"))?;
     let rest = &s[at..];
     let p = rest.find("\"point_estimate\":")? + "\"point_estimate\":".len();
-    let num: String = rest[p..].chars().take_while(|c| c.is_ascii_digit() || ".eE+-".contains(*c)).collect();
+    let num: String =
+        rest[p..].chars().take_while(|c| c.is_ascii_digit() || ".eE+-".contains(*c)).collect();
     num.parse().ok()
 }
 
@@ -766,7 +862,10 @@ struct Row {
 }
 
 fn load(dir: &Path, prefix: &str, d: &Def) -> Option<(f64, f64)> {
-    let p = dir.join(safe(&format!("{prefix}/{}", d.group))).join(safe(&d.name)).join("new/estimates.json");
+    let p = dir
+        .join(safe(&format!("{prefix}/{}", d.group)))
+        .join(safe(&d.name))
+        .join("new/estimates.json");
     Some((estimate(&p, "mean")?, estimate(&p, "median")?))
 }
 
@@ -783,13 +882,22 @@ fn summarize(dir: &Path, rows: &[Row], procs: usize, meta: &str, probes: &[Strin
     println!("per process divides by the processes of the benchmark's last scan, `procs`)");
     println!(
         "{:<8} {:<34} {:>10} {:>10} {:>7} {:>11} {:>11} {:>9} {:>8}",
-        "group", "benchmark", "wall ms", "cpu ms", "procs", "wall ns/pr", "cpu ns/pr", "cpu/floor", "relist%"
+        "group",
+        "benchmark",
+        "wall ms",
+        "cpu ms",
+        "procs",
+        "wall ns/pr",
+        "cpu ns/pr",
+        "cpu/floor",
+        "relist%"
     );
     let mut json = String::new();
     for r in rows {
         let (w, c) = (r.wall.map(|x| x.1), r.cpu.map(|x| x.1));
         let f = |x: Option<f64>, div: f64| x.map_or("-".to_string(), |v| format!("{:.3}", v / div));
-        let fr = |x: Option<f64>, n: usize| x.map_or("-".to_string(), |v| format!("{:.0}", v / per(n)));
+        let fr =
+            |x: Option<f64>, n: usize| x.map_or("-".to_string(), |v| format!("{:.0}", v / per(n)));
         let ratio = match (c, floor_of(r.group)) {
             (Some(c), Some(fl)) if fl > 0.0 => format!("{:.2}x", c / per(r.seen.1.last) / fl),
             _ => "-".into(),
@@ -875,7 +983,8 @@ fn main() {
     };
     let cpus = std::thread::available_parallelism().map_or(1, |v| v.get()) as u32;
     let procs = {
-        let mut s = Scanner::new(Options { engine: EngineKind::Sync, ..Options::default() }).expect("scanner");
+        let mut s = Scanner::new(Options { engine: EngineKind::Sync, ..Options::default() })
+            .expect("scanner");
         s.scan_with(FileSet::STAT, ScanFlags::NONE).expect("scan").records().len()
     };
     let held_cap = Scanner::new(Options::default()).map(|s| s.held_fd_cap()).unwrap_or(0);

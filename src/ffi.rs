@@ -238,7 +238,10 @@ fn options_from(o: &procuring_options) -> Result<Options, Error> {
         )));
     }
     if o.files & !FileSet::ALL.0 != 0 {
-        return Err(Error::InvalidArgument(format!("unknown file bits {:#x}", o.files & !FileSet::ALL.0)));
+        return Err(Error::InvalidArgument(format!(
+            "unknown file bits {:#x}",
+            o.files & !FileSet::ALL.0
+        )));
     }
     let engine = match o.engine {
         0 => EngineKind::Auto,
@@ -277,7 +280,10 @@ fn options_from(o: &procuring_options) -> Result<Options, Error> {
 /// # Safety
 /// `opts` is NULL or points to a `procuring_options` filled by `procuring_options_init` (its `proc_root` NULL or a NUL-terminated string); `out` is NULL or writable.
 #[no_mangle]
-pub unsafe extern "C" fn procuring_scanner_new(opts: *const procuring_options, out: *mut *mut procuring_scanner) -> i32 {
+pub unsafe extern "C" fn procuring_scanner_new(
+    opts: *const procuring_options,
+    out: *mut *mut procuring_scanner,
+) -> i32 {
     guard(|| {
         if out.is_null() {
             set_error("out is NULL");
@@ -292,7 +298,8 @@ pub unsafe extern "C" fn procuring_scanner_new(opts: *const procuring_options, o
         let made = o.and_then(Scanner::new);
         match made {
             Ok(scanner) => {
-                let engine_reason = CString::new(scanner.engine_reason().replace('\0', "")).unwrap_or_default();
+                let engine_reason =
+                    CString::new(scanner.engine_reason().replace('\0', "")).unwrap_or_default();
                 let b = Box::new(procuring_scanner { scanner, engine_reason, poisoned: false });
                 // SAFETY: `out` is non-null and writable per the contract.
                 unsafe { out.write(Box::into_raw(b)) };
@@ -318,7 +325,10 @@ pub unsafe extern "C" fn procuring_scanner_free(s: *mut procuring_scanner) {
     });
 }
 
-fn finish_scan(s: &mut procuring_scanner, r: impl FnOnce(&mut Scanner) -> Result<(), Error>) -> i32 {
+fn finish_scan(
+    s: &mut procuring_scanner,
+    r: impl FnOnce(&mut Scanner) -> Result<(), Error>,
+) -> i32 {
     let res = catch_unwind(AssertUnwindSafe(|| r(&mut s.scanner)));
     match res {
         Ok(Ok(())) => PROCURING_OK,
@@ -391,7 +401,12 @@ pub unsafe extern "C" fn procuring_scan_files(
 /// # Safety
 /// `s` as for `procuring_scan`; `out` points to `cap` writable `int32_t` (or is NULL with `cap` 0); `n` is NULL or writable.
 #[no_mangle]
-pub unsafe extern "C" fn procuring_list_pids(s: *mut procuring_scanner, out: *mut i32, cap: usize, n: *mut usize) -> i32 {
+pub unsafe extern "C" fn procuring_list_pids(
+    s: *mut procuring_scanner,
+    out: *mut i32,
+    cap: usize,
+    n: *mut usize,
+) -> i32 {
     guard(|| {
         let s = match scanner_mut(s) {
             Ok(s) => s,
@@ -424,7 +439,10 @@ pub unsafe extern "C" fn procuring_list_pids(s: *mut procuring_scanner, out: *mu
 /// # Safety
 /// `s` is NULL or a live handle; `out` is NULL or writable. The snapshot's pointers are valid until the next scan or free of `s`.
 #[no_mangle]
-pub unsafe extern "C" fn procuring_snapshot_get(s: *const procuring_scanner, out: *mut procuring_snapshot) -> i32 {
+pub unsafe extern "C" fn procuring_snapshot_get(
+    s: *const procuring_scanner,
+    out: *mut procuring_snapshot,
+) -> i32 {
     guard(|| {
         let s = match scanner_mut(s.cast_mut()) {
             Ok(s) => s,
@@ -484,7 +502,11 @@ pub unsafe extern "C" fn procuring_engine_reason(s: *const procuring_scanner) ->
 /// # Safety
 /// `s` is NULL or a live handle; `held` and `cap` are NULL or writable.
 #[no_mangle]
-pub unsafe extern "C" fn procuring_held_fds(s: *const procuring_scanner, held: *mut u32, cap: *mut u32) -> i32 {
+pub unsafe extern "C" fn procuring_held_fds(
+    s: *const procuring_scanner,
+    held: *mut u32,
+    cap: *mut u32,
+) -> i32 {
     guard(|| {
         let s = match scanner_mut(s.cast_mut()) {
             Ok(s) => s,
@@ -505,8 +527,17 @@ pub unsafe extern "C" fn procuring_held_fds(s: *const procuring_scanner, held: *
 /// Name of a file index (`PROCURING_FILE_*`): "stat", "status", ...; "" when out of range.
 #[no_mangle]
 pub extern "C" fn procuring_file_name(file: u32) -> *const c_char {
-    const NAMES: [&CStr; crate::FILE_COUNT] =
-        [c"stat", c"status", c"io", c"comm", c"cmdline", c"exe", c"cgroup", c"environ", c"schedstat"];
+    const NAMES: [&CStr; crate::FILE_COUNT] = [
+        c"stat",
+        c"status",
+        c"io",
+        c"comm",
+        c"cmdline",
+        c"exe",
+        c"cgroup",
+        c"environ",
+        c"schedstat",
+    ];
     NAMES.get(file as usize).map_or(c"".as_ptr(), |n| n.as_ptr())
 }
 

@@ -66,7 +66,11 @@ impl ProcFile {
     pub const fn is_identity(self) -> bool {
         matches!(
             self,
-            ProcFile::Comm | ProcFile::Cmdline | ProcFile::Exe | ProcFile::Cgroup | ProcFile::Environ
+            ProcFile::Comm
+                | ProcFile::Cmdline
+                | ProcFile::Exe
+                | ProcFile::Cgroup
+                | ProcFile::Environ
         )
     }
 

@@ -53,7 +53,11 @@ impl WatchState {
     /// One check right before a listing would start, with the `last_pid` read now and a reader
     /// of the fork counter. True: no process was created since the previous check, so the
     /// listing that followed it (if complete) is still complete.
-    pub(crate) fn quiet(&mut self, last_pid: Option<u64>, forks: impl FnOnce() -> Option<u64>) -> bool {
+    pub(crate) fn quiet(
+        &mut self,
+        last_pid: Option<u64>,
+        forks: impl FnOnce() -> Option<u64>,
+    ) -> bool {
         let first = self.last_pid.is_none();
         // The caller's own threads move last_pid too, by at least one each (pids are allocated
         // cyclically, skipping used ones): only the counter, moved by exactly one per thread,
@@ -161,9 +165,11 @@ fn mount_hides_pids(mountinfo: &[u8], id: u64) -> Option<bool> {
     // Options after the " - " separator: fs type, source, super options.
     let sep = line.windows(3).position(|w| w == b" - ")?;
     let super_opts = line[sep + 3..].split(|&c| c == b' ').nth(2).unwrap_or_default();
-    Some(super_opts.split(|&c| c == b',').any(|o| {
-        o.strip_prefix(b"hidepid=").is_some_and(|v| v != b"0" && v != b"off")
-    }))
+    Some(
+        super_opts
+            .split(|&c| c == b',')
+            .any(|o| o.strip_prefix(b"hidepid=").is_some_and(|v| v != b"0" && v != b"off")),
+    )
 }
 
 /// The last field of `/proc/loadavg` ("0.16 1.04 0.93 1/141 11155\n").
@@ -189,13 +195,19 @@ mod tests {
     #[test]
     fn state_needs_an_unchanged_last_pid_and_counter() {
         let mut s = WatchState::default();
-        assert!(!s.quiet(Some(10), || Some(5)), "the first check never vouches, but reads the counter");
+        assert!(
+            !s.quiet(Some(10), || Some(5)),
+            "the first check never vouches, but reads the counter"
+        );
         assert!(s.quiet(Some(10), || Some(5)));
         assert!(s.quiet(Some(10), || Some(5)));
         assert!(!s.quiet(Some(10), || Some(6)), "a fork the reader's pid namespace cannot see");
         assert!(s.quiet(Some(10), || Some(6)));
         assert!(!s.quiet(Some(11), || panic!("counter read while last_pid moved")));
-        assert!(!s.quiet(Some(11), || Some(6)), "the listing after a moved last_pid had no counter");
+        assert!(
+            !s.quiet(Some(11), || Some(6)),
+            "the listing after a moved last_pid had no counter"
+        );
         assert!(s.quiet(Some(11), || Some(6)));
         assert!(!s.quiet(Some(11), || None), "an unreadable counter never vouches");
         assert!(!s.quiet(Some(11), || Some(6)));
@@ -226,7 +238,10 @@ mod tests {
     fn parses_loadavg_and_stat() {
         assert_eq!(parse_last_pid(b"0.16 1.04 0.93 1/141 11155\n"), Some(11155));
         assert_eq!(parse_last_pid(b"0.16 1.04 0.93 1/141 \n"), None);
-        assert_eq!(parse_forks(b"cpu 1 2\nctxt 9\nbtime 1\nprocesses 1338867\nprocs_running 1\n"), Some(1338867));
+        assert_eq!(
+            parse_forks(b"cpu 1 2\nctxt 9\nbtime 1\nprocesses 1338867\nprocs_running 1\n"),
+            Some(1338867)
+        );
         assert_eq!(parse_forks(b"cpu 1 2\nprocs_running 1\n"), None);
         assert_eq!(parse_forks(b"cpu 1\nprocesses x\n"), None);
     }

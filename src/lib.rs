@@ -42,7 +42,7 @@ pub use engine::EngineKind;
 pub use error::Error;
 pub use files::{FileSet, ProcFile, FILE_COUNT};
 pub use record::{
-    FileError, IoFields, ProcRecord, ScanStats, SchedstatFields, Snapshot, StatFields, StatusFields, StrRef,
-    FILE_ERR_PARSE,
+    FileError, IoFields, ProcRecord, ScanStats, SchedstatFields, Snapshot, StatFields,
+    StatusFields, StrRef, FILE_ERR_PARSE,
 };
 pub use scanner::{Options, ScanFlags, Scanner};

@@ -20,7 +20,9 @@ use crate::files::{FileSet, ProcFile};
 use crate::forks::ForkWatch;
 use crate::parse;
 use crate::pids::PidLister;
-use crate::record::{ProcRecord, ScanStats, SchedstatFields, Snapshot, StatFields, StrRef, FILE_ERR_PARSE};
+use crate::record::{
+    ProcRecord, ScanStats, SchedstatFields, Snapshot, StatFields, StrRef, FILE_ERR_PARSE,
+};
 use crate::sys;
 
 /// Descriptors held by every scanner of this process, against one budget for the process (half
@@ -29,7 +31,9 @@ static PROCESS_HELD: AtomicU32 = AtomicU32::new(0);
 
 /// Takes one descriptor from the process-wide `budget`.
 fn reserve_held(budget: u32) -> bool {
-    PROCESS_HELD.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| (n < budget).then_some(n + 1)).is_ok()
+    PROCESS_HELD
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| (n < budget).then_some(n + 1))
+        .is_ok()
 }
 
 fn unreserve_held() {
@@ -111,7 +115,8 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             proc_root: PathBuf::from("/proc"),
-            files: FileSet::ALL.minus(FileSet::EMPTY.with(ProcFile::Environ).with(ProcFile::Schedstat)),
+            files: FileSet::ALL
+                .minus(FileSet::EMPTY.with(ProcFile::Environ).with(ProcFile::Schedstat)),
             engine: EngineKind::Auto,
             hold_fds: true,
             max_held_fds: 0,
@@ -336,17 +341,24 @@ impl Scanner {
     pub fn new(opts: Options) -> Result<Scanner, Error> {
         let path = CString::new(opts.proc_root.as_os_str().as_bytes())
             .map_err(|_| Error::InvalidArgument("proc_root contains a NUL byte".into()))?;
-        let root = sys::open_dir(&path).map_err(|errno| Error::Root { path: opts.proc_root.clone(), errno })?;
+        let root = sys::open_dir(&path)
+            .map_err(|errno| Error::Root { path: opts.proc_root.clone(), errno })?;
         let procfs = sys::fs_magic(&root).is_ok_and(|m| m == PROC_SUPER_MAGIC);
         let soft = sys::nofile_soft_limit();
         let held_cap = if !opts.hold_fds {
             0
         } else {
             let half = u32::try_from(soft / 2).unwrap_or(u32::MAX);
-            if opts.max_held_fds == 0 { half } else { opts.max_held_fds.min(half) }
+            if opts.max_held_fds == 0 {
+                half
+            } else {
+                opts.max_held_fds.min(half)
+            }
         };
         // The io_uring file table may not exceed RLIMIT_NOFILE either: keep room for a batch.
-        let held_cap = if opts.engine == EngineKind::Uring || (opts.engine == EngineKind::Auto && AUTO_PREFERS_URING) {
+        let held_cap = if opts.engine == EngineKind::Uring
+            || (opts.engine == EngineKind::Auto && AUTO_PREFERS_URING)
+        {
             let table = (soft.min(u32::MAX as u64) as u32).max(2);
             held_cap.min(table - opts.uring.batch.clamp(1, table / 2))
         } else {
@@ -380,8 +392,13 @@ impl Scanner {
         })
     }
 
-    fn make_engine(opts: &Options, held_cap: u32) -> Result<(Box<dyn Engine>, EngineKind, String), Error> {
-        let table = held_cap.saturating_add(opts.uring.batch).min(sys::nofile_soft_limit().min(u32::MAX as u64) as u32);
+    fn make_engine(
+        opts: &Options,
+        held_cap: u32,
+    ) -> Result<(Box<dyn Engine>, EngineKind, String), Error> {
+        let table = held_cap
+            .saturating_add(opts.uring.batch)
+            .min(sys::nofile_soft_limit().min(u32::MAX as u64) as u32);
         let uring = || UringEngine::new(opts.uring, table);
         Ok(match opts.engine {
             EngineKind::Sync => (Box::new(SyncEngine), EngineKind::Sync, "sync requested".into()),
@@ -460,7 +477,8 @@ impl Scanner {
         let quiet = self.watch.as_mut().is_some_and(|w| w.quiet());
         // Reuse needs a read of every process this scan (exits show as failed reads): not with
         // SKIP_STAT; keep_pids checks the rest.
-        let reuse = quiet && self.list_complete && !flags.has(ScanFlags::SKIP_STAT) && self.keep_pids();
+        let reuse =
+            quiet && self.list_complete && !flags.has(ScanFlags::SKIP_STAT) && self.keep_pids();
         self.list_complete = false;
         if !reuse {
             let mut pids = std::mem::take(&mut self.pids);
@@ -492,7 +510,12 @@ impl Scanner {
     /// Reads `files` (plus `stat`) of the given pids only (sorted and deduplicated first if
     /// needed). Pids that do not exist are counted as vanished. State kept for pids not in the
     /// list (held descriptors, cached identity) is dropped.
-    pub fn scan_pids(&mut self, pids: &[i32], files: FileSet, flags: ScanFlags) -> Result<&Snapshot, Error> {
+    pub fn scan_pids(
+        &mut self,
+        pids: &[i32],
+        files: FileSet,
+        flags: ScanFlags,
+    ) -> Result<&Snapshot, Error> {
         self.list_complete = false;
         if let Some(bad) = pids.iter().find(|&&p| p <= 0) {
             return Err(Error::InvalidArgument(format!("pid {bad} is not positive")));
@@ -516,7 +539,9 @@ impl Scanner {
         self.snap.stats = ScanStats { listed: self.pids.len() as u32, ..Default::default() };
         self.snap.arena.clear();
         self.snap.records.clear();
-        self.snap.records.extend(self.entries.iter().map(|e| ProcRecord { pid: e.pid as i32, ..Default::default() }));
+        self.snap.records.extend(
+            self.entries.iter().map(|e| ProcRecord { pid: e.pid as i32, ..Default::default() }),
+        );
         self.overflow.clear();
         self.reqs.clear();
         let refresh = flags.has(ScanFlags::REFRESH_IDENTITY);
@@ -550,7 +575,16 @@ impl Scanner {
                 files
             };
             let hold_stat = hold_all || threads.is_some_and(|n| n != 1);
-            Self::queue(&mut self.reqs, i, e, f, hold_stat, self.held_cap, self.budget, &mut self.held);
+            Self::queue(
+                &mut self.reqs,
+                i,
+                e,
+                f,
+                hold_stat,
+                self.held_cap,
+                self.budget,
+                &mut self.held,
+            );
         }
         self.read_and_absorb(0, true)?;
         if gate {
@@ -564,15 +598,26 @@ impl Scanner {
             let retry = std::mem::take(&mut self.retry);
             for &i in &retry {
                 let e = &mut self.entries[i as usize];
-                self.snap.records[i as usize] = ProcRecord { pid: e.pid as i32, ..Default::default() };
+                self.snap.records[i as usize] =
+                    ProcRecord { pid: e.pid as i32, ..Default::default() };
                 e.fresh = 0;
                 e.retry = false;
                 e.defer_stat = false;
-                Self::queue(&mut self.reqs, i as usize, e, files, hold_all, self.held_cap, self.budget, &mut self.held);
+                Self::queue(
+                    &mut self.reqs,
+                    i as usize,
+                    e,
+                    files,
+                    hold_all,
+                    self.held_cap,
+                    self.budget,
+                    &mut self.held,
+                );
             }
             self.read_and_absorb(from, false)?;
             // Retried pids that still exist are new processes under an old pid.
-            self.snap.stats.reused += retry.iter().filter(|&&i| !self.entries[i as usize].vanished).count() as u32;
+            self.snap.stats.reused +=
+                retry.iter().filter(|&&i| !self.entries[i as usize].vanished).count() as u32;
             self.retry = retry;
             self.retry.clear();
         }
@@ -609,7 +654,16 @@ impl Scanner {
                 self.snap.stats.stat_reused += 1;
                 continue;
             }
-            Self::queue(&mut self.reqs, i, e, FileSet::STAT, hold_stat, self.held_cap, self.budget, &mut self.held);
+            Self::queue(
+                &mut self.reqs,
+                i,
+                e,
+                FileSet::STAT,
+                hold_stat,
+                self.held_cap,
+                self.budget,
+                &mut self.held,
+            );
         }
         self.read_and_absorb(from, true)
     }
@@ -640,7 +694,16 @@ impl Scanner {
     /// under the cap; `stat` only if `hold_stat`), identity files only when not cached. `exe` is
     /// read separately.
     #[allow(clippy::too_many_arguments)]
-    fn queue(reqs: &mut Vec<Req>, i: usize, e: &Entry, files: FileSet, hold_stat: bool, cap: u32, budget: u32, held: &mut u32) {
+    fn queue(
+        reqs: &mut Vec<Req>,
+        i: usize,
+        e: &Entry,
+        files: FileSet,
+        hold_stat: bool,
+        cap: u32,
+        budget: u32,
+        held: &mut u32,
+    ) {
         for f in files.iter() {
             if f == ProcFile::Exe {
                 continue;
@@ -655,7 +718,10 @@ impl Scanner {
                 continue;
             }
             let h = e.held[slot(f)];
-            let keep = h == NO_HANDLE && (hold_stat || f != ProcFile::Stat) && *held < cap && reserve_held(budget);
+            let keep = h == NO_HANDLE
+                && (hold_stat || f != ProcFile::Stat)
+                && *held < cap
+                && reserve_held(budget);
             if keep {
                 *held += 1; // reserved; given back if the open fails
             }
@@ -669,7 +735,10 @@ impl Scanner {
     /// 2,000 processes).
     fn read_and_absorb(&mut self, from: usize, may_retry: bool) -> Result<(), Error> {
         let threads = self.opts.threads.max(1) as usize;
-        if threads > 1 && self.engine_kind == EngineKind::Sync && self.reqs.len() - from >= 64 * threads {
+        if threads > 1
+            && self.engine_kind == EngineKind::Sync
+            && self.reqs.len() - from >= 64 * threads
+        {
             return self.read_parallel(from, threads, may_retry);
         }
         let chunk = self.engine.chunk().max(1);
@@ -772,7 +841,8 @@ impl Scanner {
         let gone = r.res == -libc::ESRCH || r.res == -libc::ENOENT;
         // A held schedstat says ESRCH only when its process is gone; opened by path, ENOENT may
         // also mean a kernel without schedstat: stat decides then.
-        let decides = r.file == ProcFile::Stat || (r.file == ProcFile::Schedstat && r.held != NO_HANDLE);
+        let decides =
+            r.file == ProcFile::Stat || (r.file == ProcFile::Schedstat && r.held != NO_HANDLE);
         if decides && gone {
             if r.held != NO_HANDLE && may_retry {
                 // The held process is gone but the pid was listed: reused, or exiting right now.
@@ -868,7 +938,11 @@ impl Scanner {
                 e.sched_held = ok && r.held != NO_HANDLE;
                 ok
             }
-            ProcFile::Cgroup | ProcFile::Comm | ProcFile::Cmdline | ProcFile::Environ | ProcFile::Exe => {
+            ProcFile::Cgroup
+            | ProcFile::Comm
+            | ProcFile::Cmdline
+            | ProcFile::Environ
+            | ProcFile::Exe => {
                 let ok = r.file != ProcFile::Cgroup || parse::cgroup::validate(data).is_ok();
                 let c = stat_comm(rec, arena);
                 let id = e.ident.get_or_insert_with(|| Identity::new(c));
@@ -1007,9 +1081,19 @@ fn remember_stat(e: &mut Entry, rec: &ProcRecord, comm: &[u8]) {
     }
     // A schedstat read by path is as good as a held one here: stat, read after it in this scan,
     // checks starttime; a later reuse needs the schedstat it compares read through a held fd.
-    let sched = if e.defer_stat && rec.has(ProcFile::Schedstat) { rec.schedstat } else { SchedstatFields::default() };
+    let sched = if e.defer_stat && rec.has(ProcFile::Schedstat) {
+        rec.schedstat
+    } else {
+        SchedstatFields::default()
+    };
     let last = e.last.get_or_insert_with(|| {
-        Box::new(LastStat { stat: StatFields::default(), state: 0, comm_len: 0, comm: [0; 64], sched })
+        Box::new(LastStat {
+            stat: StatFields::default(),
+            state: 0,
+            comm_len: 0,
+            comm: [0; 64],
+            sched,
+        })
     });
     last.stat = rec.stat;
     last.state = rec.state;
@@ -1020,7 +1104,8 @@ fn remember_stat(e: &mut Entry, rec: &ProcRecord, comm: &[u8]) {
 
 /// This scan's `stat` comm of `rec` (what a cached identity is keyed by), if stat was read.
 fn stat_comm<'a>(rec: &ProcRecord, arena: &'a [u8]) -> Option<&'a [u8]> {
-    rec.has(ProcFile::Stat).then(|| &arena[rec.stat.comm.off as usize..][..rec.stat.comm.len as usize])
+    rec.has(ProcFile::Stat)
+        .then(|| &arena[rec.stat.comm.off as usize..][..rec.stat.comm.len as usize])
 }
 
 /// Appends `bytes` to the arena.

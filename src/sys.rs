@@ -11,7 +11,8 @@ fn errno() -> i32 {
 /// Opens a directory (the proc root) with `O_CLOEXEC`.
 pub(crate) fn open_dir(path: &CStr) -> Result<OwnedFd, i32> {
     // SAFETY: `path` is a valid NUL-terminated string for the duration of the call.
-    let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC) };
+    let fd =
+        unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC) };
     if fd < 0 {
         return Err(errno());
     }
@@ -55,7 +56,8 @@ pub(crate) fn close(fd: RawFd) {
 pub(crate) fn readlink_at(dir: RawFd, path: &[u8], buf: &mut [u8]) -> Result<usize, i32> {
     debug_assert_eq!(path.last(), Some(&0));
     // SAFETY: `path` is NUL-terminated; `buf` is valid for `buf.len()` bytes of writes.
-    let n = unsafe { libc::readlinkat(dir, path.as_ptr().cast(), buf.as_mut_ptr().cast(), buf.len()) };
+    let n =
+        unsafe { libc::readlinkat(dir, path.as_ptr().cast(), buf.as_mut_ptr().cast(), buf.len()) };
     if n < 0 {
         Err(errno())
     } else {
@@ -67,7 +69,9 @@ pub(crate) fn readlink_at(dir: RawFd, path: &[u8], buf: &mut [u8]) -> Result<usi
 pub(crate) fn getdents64(dir: &OwnedFd, buf: &mut [u8]) -> Result<usize, i32> {
     // SAFETY: `buf` is valid for `buf.len()` bytes of writes; the kernel writes whole
     // `linux_dirent64` records into it.
-    let n = unsafe { libc::syscall(libc::SYS_getdents64, dir.as_raw_fd(), buf.as_mut_ptr(), buf.len()) };
+    let n = unsafe {
+        libc::syscall(libc::SYS_getdents64, dir.as_raw_fd(), buf.as_mut_ptr(), buf.len())
+    };
     if n < 0 {
         Err(errno())
     } else {
@@ -124,7 +128,9 @@ pub(crate) fn mount_id(dir: &OwnedFd) -> Result<u64, i32> {
     // SAFETY: zeroed statx is a valid out-parameter; statx fills it.
     let mut s: libc::statx = unsafe { std::mem::zeroed() };
     // SAFETY: the path is a static empty C string, `s` is writable, `dir` is an open descriptor.
-    let r = unsafe { libc::statx(dir.as_raw_fd(), c"".as_ptr(), libc::AT_EMPTY_PATH, libc::STATX_MNT_ID, &mut s) };
+    let r = unsafe {
+        libc::statx(dir.as_raw_fd(), c"".as_ptr(), libc::AT_EMPTY_PATH, libc::STATX_MNT_ID, &mut s)
+    };
     if r != 0 {
         return Err(errno());
     }

@@ -46,13 +46,19 @@ fn panics_are_caught_and_poison_the_scanner() {
         assert_eq!(unsafe { procuring_scan(s) }, PROCURING_ERR_PANIC);
         let msg = last_error();
         assert!(msg.contains("poisoned"), "{msg}");
-        assert_eq!(unsafe { procuring_scan_files(s, 1, 0, std::ptr::null(), 0) }, PROCURING_ERR_PANIC);
+        assert_eq!(
+            unsafe { procuring_scan_files(s, 1, 0, std::ptr::null(), 0) },
+            PROCURING_ERR_PANIC
+        );
         let pids = [1i32];
         assert_eq!(unsafe { procuring_scan_files(s, 1, 0, pids.as_ptr(), 1) }, PROCURING_ERR_PANIC);
         let mut snap = MaybeUninit::<procuring_snapshot>::uninit();
         assert_eq!(unsafe { procuring_snapshot_get(s, snap.as_mut_ptr()) }, PROCURING_ERR_PANIC);
         let (mut n, mut buf) = (0usize, [0i32; 4]);
-        assert_eq!(unsafe { procuring_list_pids(s, buf.as_mut_ptr(), buf.len(), &mut n) }, PROCURING_ERR_PANIC);
+        assert_eq!(
+            unsafe { procuring_list_pids(s, buf.as_mut_ptr(), buf.len(), &mut n) },
+            PROCURING_ERR_PANIC
+        );
         let (mut held, mut cap) = (0u32, 0u32);
         assert_eq!(unsafe { procuring_held_fds(s, &mut held, &mut cap) }, PROCURING_ERR_PANIC);
         println!("engine {engine}: poisoned scanner -> {PROCURING_ERR_PANIC}: {}", last_error());

@@ -5,8 +5,13 @@ use procuring::{EngineKind, FileError, FileSet, Options, ProcFile, Scanner, FILE
 
 fn scan(engine: EngineKind) -> (Scanner, Vec<i32>) {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/proc");
-    let mut s = Scanner::new(Options { proc_root: root.into(), files: FileSet::ALL, engine, ..Default::default() })
-        .expect("scanner on fixture tree");
+    let mut s = Scanner::new(Options {
+        proc_root: root.into(),
+        files: FileSet::ALL,
+        engine,
+        ..Default::default()
+    })
+    .expect("scanner on fixture tree");
     assert!(!s.is_procfs());
     let pids = s.scan().unwrap().records().iter().map(|r| r.pid).collect();
     (s, pids)
@@ -32,8 +37,14 @@ fn every_field_of_a_complete_process() {
         assert_eq!((st.minflt, st.cminflt, st.majflt, st.cmajflt), (1523, 4012, 3, 7));
         assert_eq!((st.utime, st.stime, st.cutime, st.cstime), (152, 41, 9, 5));
         assert_eq!((st.priority, st.nice, st.num_threads), (20, 0, 3));
-        assert_eq!((st.starttime, st.vsize, st.rss, st.rsslim), (123456, 225476608, 3052, u64::MAX));
-        assert_eq!((st.startcode, st.endcode, st.startstack), (94019101982720, 94019102781089, 140724365307648));
+        assert_eq!(
+            (st.starttime, st.vsize, st.rss, st.rsslim),
+            (123456, 225476608, 3052, u64::MAX)
+        );
+        assert_eq!(
+            (st.startcode, st.endcode, st.startstack),
+            (94019101982720, 94019102781089, 140724365307648)
+        );
         assert_eq!((st.processor, st.rt_priority, st.policy), (1, 0, 0));
         assert_eq!((st.delayacct_blkio_ticks, st.guest_time, st.cguest_time), (12, 4, 6));
         let ss = r.status;
@@ -44,13 +55,25 @@ fn every_field_of_a_complete_process() {
         assert_eq!(ss.uids, [1000, 1001, 1002, 1003]);
         assert_eq!(ss.gids, [2000, 2001, 2002, 2003]);
         let k = 1024;
-        assert_eq!((ss.vm_peak, ss.vm_size, ss.vm_lck, ss.vm_pin), (220420 * k, 220192 * k, 4 * k, 8 * k));
+        assert_eq!(
+            (ss.vm_peak, ss.vm_size, ss.vm_lck, ss.vm_pin),
+            (220420 * k, 220192 * k, 4 * k, 8 * k)
+        );
         assert_eq!((ss.vm_hwm, ss.vm_rss), (12544 * k, 12208 * k));
         assert_eq!((ss.rss_anon, ss.rss_file, ss.rss_shmem), (3328 * k, 8880 * k, 0));
-        assert_eq!((ss.vm_data, ss.vm_stk, ss.vm_exe, ss.vm_lib), (4352 * k, 132 * k, 780 * k, 9404 * k));
-        assert_eq!((ss.vm_pte, ss.vm_pmd, ss.vm_swap, ss.hugetlb_pages), (84 * k, 12 * k, 16 * k, 0));
+        assert_eq!(
+            (ss.vm_data, ss.vm_stk, ss.vm_exe, ss.vm_lib),
+            (4352 * k, 132 * k, 780 * k, 9404 * k)
+        );
+        assert_eq!(
+            (ss.vm_pte, ss.vm_pmd, ss.vm_swap, ss.hugetlb_pages),
+            (84 * k, 12 * k, 16 * k, 0)
+        );
         assert_eq!((ss.voluntary_ctxt_switches, ss.nonvoluntary_ctxt_switches), (4742, 1727));
-        assert_eq!((ss.cap_inh, ss.cap_prm, ss.cap_eff, ss.cap_bnd, ss.cap_amb), (0, 1, 2, 0x1ff_ffff_ffff, 3));
+        assert_eq!(
+            (ss.cap_inh, ss.cap_prm, ss.cap_eff, ss.cap_bnd, ss.cap_amb),
+            (0, 1, 2, 0x1ff_ffff_ffff, 3)
+        );
         let sc = r.schedstat;
         assert_eq!((sc.run_ns, sc.wait_ns, sc.timeslices), (152000000, 3100000, 4742));
         let io = r.io;
@@ -58,12 +81,21 @@ fn every_field_of_a_complete_process() {
         assert_eq!((io.read_bytes, io.write_bytes, io.cancelled_write_bytes), (1024, 2048, -1024));
         let snap = s.snapshot();
         assert_eq!(snap.comm(&r), b"my proc");
-        assert_eq!(snap.cmdline_args(&r).collect::<Vec<_>>(), vec![&b"/usr/bin/my proc"[..], b"--flag", b"a b\nc"]);
+        assert_eq!(
+            snap.cmdline_args(&r).collect::<Vec<_>>(),
+            vec![&b"/usr/bin/my proc"[..], b"--flag", b"a b\nc"]
+        );
         assert_eq!(text(&s, r.exe), b"/usr/bin/my proc (deleted)");
-        assert_eq!(snap.environ_vars(&r).collect::<Vec<_>>(), vec![&b"PATH=/bin"[..], b"HOME=/root"]);
+        assert_eq!(
+            snap.environ_vars(&r).collect::<Vec<_>>(),
+            vec![&b"PATH=/bin"[..], b"HOME=/root"]
+        );
         let cg: Vec<_> = snap.cgroups(&r).map(Result::unwrap).collect();
         assert_eq!(cg.len(), 2);
-        assert_eq!((cg[0].hierarchy_id, cg[0].controllers, cg[0].path), (12, &b"cpu,cpuacct"[..], &b"/system.slice/a:b"[..]));
+        assert_eq!(
+            (cg[0].hierarchy_id, cg[0].controllers, cg[0].path),
+            (12, &b"cpu,cpuacct"[..], &b"/system.slice/a:b"[..])
+        );
         assert_eq!((cg[1].hierarchy_id, cg[1].path), (0, &b"/system.slice/my.service"[..]));
     }
 }
@@ -78,7 +110,11 @@ fn hostile_comm_and_future_fields() {
     assert_eq!((r.stat.ppid, r.stat.starttime, r.stat.rss), (100, 200000, 10));
     assert_eq!(text(&s, r.status.name), b"a) (b\\n", "kernel escaping kept as is");
     assert_eq!(s.snapshot().comm(&r), b"a) (b\n", "only the final newline is the file's");
-    assert_eq!(s.snapshot().cmdline_args(&r).count(), 0, "empty cmdline: no args (kernel thread, zombie)");
+    assert_eq!(
+        s.snapshot().cmdline_args(&r).count(),
+        0,
+        "empty cmdline: no args (kernel thread, zombie)"
+    );
     assert_eq!(r.error(ProcFile::Io), Some(FileError::Gone(libc::ENOENT)));
     assert_eq!(r.error(ProcFile::Exe), None, "no exe link: empty path, as procfs");
     assert!(r.has(ProcFile::Exe) && r.exe.len == 0);
@@ -100,7 +136,11 @@ fn garbled_files_are_per_file_errors() {
 
     let r = *s.snapshot().get(103).unwrap();
     assert_eq!(r.errors[ProcFile::Stat as usize], FILE_ERR_PARSE, "stat cut before starttime");
-    assert_eq!(r.errors[ProcFile::Status as usize], FILE_ERR_PARSE, "malformed size is refused, not 0");
+    assert_eq!(
+        r.errors[ProcFile::Status as usize],
+        FILE_ERR_PARSE,
+        "malformed size is refused, not 0"
+    );
     assert_eq!(r.status, Default::default());
     assert_eq!(r.comm.len, 65537, "64 KiB comm read in full past the first buffer");
     assert_eq!(r.cmdline.len, 100001, "long cmdline never truncated");
@@ -113,7 +153,14 @@ fn missing_files_and_a_lonely_stat() {
     let r = *s.snapshot().get(104).unwrap();
     assert!(r.has(ProcFile::Stat));
     assert_eq!(s.snapshot().comm(&r), b"lonely", "without a comm file, the stat comm");
-    for f in [ProcFile::Status, ProcFile::Io, ProcFile::Comm, ProcFile::Cmdline, ProcFile::Cgroup, ProcFile::Environ] {
+    for f in [
+        ProcFile::Status,
+        ProcFile::Io,
+        ProcFile::Comm,
+        ProcFile::Cmdline,
+        ProcFile::Cgroup,
+        ProcFile::Environ,
+    ] {
         assert_eq!(r.error(f), Some(FileError::Gone(libc::ENOENT)), "{f:?}");
     }
 }
@@ -129,8 +176,13 @@ fn engines_agree_on_fixtures() {
 
 #[test]
 fn missing_root_is_a_clear_error() {
-    let e = Scanner::new(Options { proc_root: "/nonexistent/proc".into(), ..Default::default() }).unwrap_err();
-    assert_eq!(e.to_string(), "cannot open proc root /nonexistent/proc: No such file or directory (os error 2)");
-    let e = Scanner::new(Options { proc_root: "/etc/hostname".into(), ..Default::default() }).unwrap_err();
+    let e = Scanner::new(Options { proc_root: "/nonexistent/proc".into(), ..Default::default() })
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "cannot open proc root /nonexistent/proc: No such file or directory (os error 2)"
+    );
+    let e = Scanner::new(Options { proc_root: "/etc/hostname".into(), ..Default::default() })
+        .unwrap_err();
     assert!(e.to_string().contains("Not a directory"), "{e}");
 }

@@ -13,7 +13,8 @@ use common::{sleeper, Kids};
 use procuring::{EngineKind, FileSet, Options, ProcFile, ProcRecord, ScanFlags, Scanner};
 
 fn gated(engine: EngineKind) -> Scanner {
-    Scanner::new(Options { engine, reuse_idle_stat: true, max_held_fds: 600, ..Default::default() }).unwrap()
+    Scanner::new(Options { engine, reuse_idle_stat: true, max_held_fds: 600, ..Default::default() })
+        .unwrap()
 }
 
 fn reused(r: &ProcRecord) -> bool {
@@ -37,7 +38,8 @@ fn scan_until(s: &mut Scanner, pids: &[i32], ok: impl Fn(&procuring::Snapshot) -
 fn idle_processes_reuse_stat_busy_and_woken_ones_do_not() {
     for engine in [EngineKind::Sync, EngineKind::Uring] {
         let idle = sleeper();
-        let mut cat = Command::new("cat").stdin(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap();
+        let mut cat =
+            Command::new("cat").stdin(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap();
         let busy = Command::new("sh").args(["-c", "while :; do :; done"]).spawn().unwrap();
         let mut stdin = cat.stdin.take().unwrap();
         let pids: Vec<i32> = [idle.id(), cat.id(), busy.id()].map(|p| p as i32).to_vec();
@@ -46,7 +48,9 @@ fn idle_processes_reuse_stat_busy_and_woken_ones_do_not() {
 
         let mut s = gated(engine);
         // The idle children settle (exec, page faults) and then reuse their stat.
-        scan_until(&mut s, &pids, |snap| [idle, cat].iter().all(|&p| snap.get(p).is_some_and(reused)));
+        scan_until(&mut s, &pids, |snap| {
+            [idle, cat].iter().all(|&p| snap.get(p).is_some_and(reused))
+        });
         let snap = s.snapshot();
         assert!(snap.stats().stat_reused >= 2, "{engine:?}: {:?}", snap.stats());
         let busy_rec = *snap.get(busy).unwrap();
@@ -56,26 +60,41 @@ fn idle_processes_reuse_stat_busy_and_woken_ones_do_not() {
         assert!(idle_rec.has(ProcFile::Stat) && idle_rec.has(ProcFile::Schedstat), "{engine:?}");
 
         // The reused stat is what a fresh read says.
-        let mut plain = Scanner::new(Options { engine, max_held_fds: 10, ..Default::default() }).unwrap();
+        let mut plain =
+            Scanner::new(Options { engine, max_held_fds: 10, ..Default::default() }).unwrap();
         let fresh_snap = plain.scan_pids(&[idle], FileSet::STAT, ScanFlags::NONE).unwrap();
         let fresh = fresh_snap.get(idle).unwrap();
         assert!(!reused(fresh));
         let key = |r: &ProcRecord| {
             let st = r.stat;
-            (r.state, st.utime, st.stime, st.minflt, st.majflt, st.num_threads, st.starttime, st.vsize, st.ppid)
+            (
+                r.state,
+                st.utime,
+                st.stime,
+                st.minflt,
+                st.majflt,
+                st.num_threads,
+                st.starttime,
+                st.vsize,
+                st.ppid,
+            )
         };
         assert_eq!(key(&idle_rec), key(fresh), "{engine:?}");
         assert_eq!(idle_comm, fresh_snap.comm(fresh), "{engine:?}");
 
         // CPU time keeps moving for the busy child.
         let before = busy_rec.cpu_ticks();
-        scan_until(&mut s, &pids, |snap| snap.get(busy).is_some_and(|r| !reused(r) && r.cpu_ticks() > before));
+        scan_until(&mut s, &pids, |snap| {
+            snap.get(busy).is_some_and(|r| !reused(r) && r.cpu_ticks() > before)
+        });
 
         // Waking cat (it reads a line) makes it run: the next scan reads its stat again.
         let slices = s.snapshot().get(cat).unwrap().schedstat.timeslices;
         stdin.write_all(b"wake up\n").unwrap();
         stdin.flush().unwrap();
-        scan_until(&mut s, &pids, |snap| snap.get(cat).is_some_and(|r| r.schedstat.timeslices > slices));
+        scan_until(&mut s, &pids, |snap| {
+            snap.get(cat).is_some_and(|r| r.schedstat.timeslices > slices)
+        });
         let r = s.snapshot().get(cat).unwrap();
         assert!(!reused(r), "{engine:?}: cat ran since the last scan but its stat was reused");
 
@@ -93,7 +112,11 @@ fn multi_threaded_processes_always_read_stat() {
         let snap = s.scan().unwrap();
         for r in snap.records() {
             if reused(r) {
-                assert_eq!(r.stat.num_threads, 1, "pid {}: stat of a multi-threaded process reused", r.pid);
+                assert_eq!(
+                    r.stat.num_threads, 1,
+                    "pid {}: stat of a multi-threaded process reused",
+                    r.pid
+                );
                 assert!(r.has(ProcFile::Stat), "pid {}", r.pid);
             }
         }
@@ -126,8 +149,13 @@ fn a_tight_descriptor_cap_goes_to_schedstat() {
     let kids = Kids((0..6).map(|_| sleeper()).collect());
     let pids: Vec<i32> = kids.0.iter().map(|c| c.id() as i32).collect();
     for engine in [EngineKind::Sync, EngineKind::Uring] {
-        let mut s =
-            Scanner::new(Options { engine, reuse_idle_stat: true, max_held_fds: 6, ..Default::default() }).unwrap();
+        let mut s = Scanner::new(Options {
+            engine,
+            reuse_idle_stat: true,
+            max_held_fds: 6,
+            ..Default::default()
+        })
+        .unwrap();
         scan_until(&mut s, &pids, |snap| snap.stats().stat_reused == 6);
         assert_eq!(s.held_fds(), 6, "{engine:?}");
         let snap = s.snapshot();

@@ -33,7 +33,10 @@ fn scan_until_reused(s: &mut Scanner, pid: i32) -> bool {
         if snap.stats().list_reused == 1 {
             return snap.get(pid).is_some();
         }
-        assert!(t.elapsed() < Duration::from_secs(20), "no quiet scan in 20 s: processes are created all the time");
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "no quiet scan in 20 s: processes are created all the time"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
 }
@@ -43,10 +46,18 @@ fn a_new_process_is_listed_and_an_exited_one_dropped() {
     // `threads: 2` starts a thread per scan (enough processes for the parallel path): it moves
     // the fork counter, and the scanner must discount exactly its own.
     let _crowd = Kids((0..150).map(|_| sleeper()).collect());
-    let threads = Options { engine: EngineKind::Sync, files: FileSet::STAT, threads: 2, ..Default::default() };
+    let threads = Options {
+        engine: EngineKind::Sync,
+        files: FileSet::STAT,
+        threads: 2,
+        ..Default::default()
+    };
     for (name, opts) in [
         ("sync", Options { engine: EngineKind::Sync, files: FileSet::STAT, ..Default::default() }),
-        ("uring", Options { engine: EngineKind::Uring, files: FileSet::STAT, ..Default::default() }),
+        (
+            "uring",
+            Options { engine: EngineKind::Uring, files: FileSet::STAT, ..Default::default() },
+        ),
         ("sync, 2 threads", threads),
     ] {
         let mut s = with(opts);
@@ -70,7 +81,10 @@ fn a_new_process_is_listed_and_an_exited_one_dropped() {
             if snap.stats().list_reused == 1 {
                 assert!(snap.stats().vanished >= 1, "{name}: {:?}", snap.stats());
                 for _ in 0..3 {
-                    assert!(s.scan().unwrap().get(pid).is_none(), "{name}: exited {pid} returned later");
+                    assert!(
+                        s.scan().unwrap().get(pid).is_none(),
+                        "{name}: exited {pid} returned later"
+                    );
                 }
                 proven = true;
                 break;
@@ -82,14 +96,21 @@ fn a_new_process_is_listed_and_an_exited_one_dropped() {
 
 #[test]
 fn list_every_scan_and_the_other_cases_that_must_list() {
-    let mut s = Scanner::new(Options { files: FileSet::STAT, list_every_scan: true, ..Default::default() }).unwrap();
+    let mut s =
+        Scanner::new(Options { files: FileSet::STAT, list_every_scan: true, ..Default::default() })
+            .unwrap();
     assert!(!s.may_reuse_listing());
     for _ in 0..5 {
         assert_eq!(s.scan().unwrap().stats().list_reused, 0);
     }
 
     let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/proc");
-    let mut f = Scanner::new(Options { proc_root: fixtures.into(), files: FileSet::STAT, ..Default::default() }).unwrap();
+    let mut f = Scanner::new(Options {
+        proc_root: fixtures.into(),
+        files: FileSet::STAT,
+        ..Default::default()
+    })
+    .unwrap();
     assert!(!f.may_reuse_listing(), "a fixture root is not procfs");
     for _ in 0..3 {
         assert_eq!(f.scan().unwrap().stats().list_reused, 0);
@@ -105,5 +126,9 @@ fn list_every_scan_and_the_other_cases_that_must_list() {
     assert!(snap.records().len() > 1);
     // SKIP_STAT reads nothing of known processes, so it could not see their exits: it lists.
     scan_until_reused(&mut s, me);
-    assert_eq!(s.scan_with(FileSet::STAT, ScanFlags::SKIP_STAT).unwrap().stats().list_reused, 0, "SKIP_STAT");
+    assert_eq!(
+        s.scan_with(FileSet::STAT, ScanFlags::SKIP_STAT).unwrap().stats().list_reused,
+        0,
+        "SKIP_STAT"
+    );
 }

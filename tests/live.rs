@@ -27,7 +27,8 @@ fn sleeper_named(dir: &std::path::Path, name: &str) -> Child {
 /// Tests run in parallel in one process and share its held-descriptor budget (half the soft
 /// RLIMIT_NOFILE): each scanner holds at most 600, whatever else runs on the machine.
 fn scanner(engine: EngineKind) -> Scanner {
-    Scanner::new(Options { engine, files: FileSet::ALL, max_held_fds: 600, ..Default::default() }).unwrap()
+    Scanner::new(Options { engine, files: FileSet::ALL, max_held_fds: 600, ..Default::default() })
+        .unwrap()
 }
 
 fn wait_for(mut ok: impl FnMut() -> bool) {
@@ -46,7 +47,11 @@ fn settle(s: &mut Scanner, pids: &[i32]) {
         let snap = s.scan_pids(pids, FileSet::ALL, procuring::ScanFlags::REFRESH_IDENTITY).unwrap();
         let ok = snap.records().len() == pids.len()
             && snap.records().iter().all(|r| snap.comm(r) == b"sleep" && r.state == b'S');
-        let now: Vec<_> = snap.records().iter().map(|r| (r.stat.minflt, r.stat.utime + r.stat.stime, r.status.vm_rss)).collect();
+        let now: Vec<_> = snap
+            .records()
+            .iter()
+            .map(|r| (r.stat.minflt, r.stat.utime + r.stat.stime, r.status.vm_rss))
+            .collect();
         let stable = ok && now == last;
         last = now;
         if !stable {
@@ -103,7 +108,15 @@ fn hostile_comm_argv_and_zombie_on_both_engines() {
 
         let (r, _) = record_of(&mut s, pids[2], b"sh");
         let args: Vec<Vec<u8>> = s.snapshot().cmdline_args(&r).map(<[u8]>::to_vec).collect();
-        let want: Vec<&[u8]> = vec![b"/bin/sh", b"-c", b"sleep 600", b"argv0", b"arg with spaces", b"line\nbreak", long.as_bytes()];
+        let want: Vec<&[u8]> = vec![
+            b"/bin/sh",
+            b"-c",
+            b"sleep 600",
+            b"argv0",
+            b"arg with spaces",
+            b"line\nbreak",
+            long.as_bytes(),
+        ];
         assert_eq!(args, want, "{engine:?}: 10 KiB argv read in full");
 
         wait_for(|| s.scan().unwrap().get(pids[3] as i32).is_some_and(|r| r.state == b'Z'));
@@ -127,11 +140,31 @@ fn hostile_comm_argv_and_zombie_on_both_engines() {
 /// Numeric fields and texts of one record, arena offsets aside.
 fn comparable(snap: &Snapshot, r: &ProcRecord) -> (ProcRecord, Vec<Vec<u8>>) {
     let mut n = *r;
-    let texts = [r.stat.comm, r.status.name, r.status.nspids, r.status.cpus_allowed_list, r.comm, r.cmdline, r.exe, r.cgroup, r.environ]
-        .iter()
-        .map(|s| snap.bytes(*s).to_vec())
-        .collect();
-    for s in [&mut n.stat.comm, &mut n.status.name, &mut n.status.nspids, &mut n.status.cpus_allowed_list, &mut n.comm, &mut n.cmdline, &mut n.exe, &mut n.cgroup, &mut n.environ] {
+    let texts = [
+        r.stat.comm,
+        r.status.name,
+        r.status.nspids,
+        r.status.cpus_allowed_list,
+        r.comm,
+        r.cmdline,
+        r.exe,
+        r.cgroup,
+        r.environ,
+    ]
+    .iter()
+    .map(|s| snap.bytes(*s).to_vec())
+    .collect();
+    for s in [
+        &mut n.stat.comm,
+        &mut n.status.name,
+        &mut n.status.nspids,
+        &mut n.status.cpus_allowed_list,
+        &mut n.comm,
+        &mut n.cmdline,
+        &mut n.exe,
+        &mut n.cgroup,
+        &mut n.environ,
+    ] {
         *s = Default::default();
     }
     n.cached_mask = 0;
@@ -140,7 +173,8 @@ fn comparable(snap: &Snapshot, r: &ProcRecord) -> (ProcRecord, Vec<Vec<u8>>) {
 
 #[test]
 fn engines_return_identical_records() {
-    let mut kids = Kids((0..20).map(|_| Command::new("/bin/sleep").arg("600").spawn().unwrap()).collect());
+    let mut kids =
+        Kids((0..20).map(|_| Command::new("/bin/sleep").arg("600").spawn().unwrap()).collect());
     let pids: Vec<i32> = kids.0.iter().map(|c| c.id() as i32).collect();
     let mut a = scanner(EngineKind::Sync);
     let mut b = scanner(EngineKind::Uring);
@@ -162,7 +196,8 @@ fn engines_return_identical_records() {
 
 #[test]
 fn processes_that_exit_are_dropped_and_their_fds_released() {
-    let mut kids = Kids((0..10).map(|_| Command::new("/bin/sleep").arg("600").spawn().unwrap()).collect());
+    let mut kids =
+        Kids((0..10).map(|_| Command::new("/bin/sleep").arg("600").spawn().unwrap()).collect());
     let pids: Vec<i32> = kids.0.iter().map(|c| c.id() as i32).collect();
     for engine in [EngineKind::Sync, EngineKind::Uring] {
         let mut s = scanner(engine);
@@ -191,7 +226,8 @@ fn identity_is_cached_and_refreshable() {
     let pid = kids.0[0].id() as i32;
     let mut s = scanner(EngineKind::Sync);
     wait_for(|| {
-        let snap = s.scan_pids(&[pid], FileSet::ALL, procuring::ScanFlags::REFRESH_IDENTITY).unwrap();
+        let snap =
+            s.scan_pids(&[pid], FileSet::ALL, procuring::ScanFlags::REFRESH_IDENTITY).unwrap();
         snap.get(pid).is_some_and(|r| snap.comm(r) == b"sleep")
     });
     let snap = s.scan_pids(&[pid], FileSet::ALL, Default::default()).unwrap();
@@ -228,7 +264,9 @@ fn skip_stat_and_omit_cached_flags() {
     assert!(r.has(ProcFile::Comm) && r.cached_mask == 0);
     assert_eq!(snap.stats().opened, 1, "only comm was opened");
     // Cached identity left out of the arena: the caller already has it.
-    let snap = s.scan_pids(&[pid], comm, ScanFlags(ScanFlags::SKIP_STAT.0 | ScanFlags::OMIT_CACHED.0)).unwrap();
+    let snap = s
+        .scan_pids(&[pid], comm, ScanFlags(ScanFlags::SKIP_STAT.0 | ScanFlags::OMIT_CACHED.0))
+        .unwrap();
     let r = snap.get(pid).unwrap();
     assert_eq!((r.read_mask, r.cached_mask, r.comm.len), (0, comm.0, 0));
     assert_eq!((snap.stats().opened, snap.stats().held_reads), (0, 0), "no syscall for this pid");
@@ -241,10 +279,18 @@ fn skip_stat_and_omit_cached_flags() {
 
 #[test]
 fn threaded_sync_scan_returns_the_same_records() {
-    let mut kids = Kids((0..200).map(|_| Command::new("/bin/sleep").arg("600").spawn().unwrap()).collect());
+    let mut kids =
+        Kids((0..200).map(|_| Command::new("/bin/sleep").arg("600").spawn().unwrap()).collect());
     let pids: Vec<i32> = kids.0.iter().map(|c| c.id() as i32).collect();
     let mut one = scanner(EngineKind::Sync);
-    let mut two = Scanner::new(Options { engine: EngineKind::Sync, files: FileSet::ALL, threads: 3, max_held_fds: 600, ..Default::default() }).unwrap();
+    let mut two = Scanner::new(Options {
+        engine: EngineKind::Sync,
+        files: FileSet::ALL,
+        threads: 3,
+        max_held_fds: 600,
+        ..Default::default()
+    })
+    .unwrap();
     settle(&mut one, &pids);
     for _ in 0..3 {
         let sa = one.scan_pids(&pids, FileSet::ALL, Default::default()).unwrap();
@@ -257,7 +303,13 @@ fn threaded_sync_scan_returns_the_same_records() {
             assert_eq!(a.0.pid, b.0.pid);
             assert_eq!(a.0, b.0, "record of pid {}", a.0.pid);
             for (k, (x, y)) in a.1.iter().zip(&b.1).enumerate() {
-                assert!(x == y, "pid {} text {k}: {:?} vs {:?}", a.0.pid, String::from_utf8_lossy(x), String::from_utf8_lossy(y));
+                assert!(
+                    x == y,
+                    "pid {} text {k}: {:?} vs {:?}",
+                    a.0.pid,
+                    String::from_utf8_lossy(x),
+                    String::from_utf8_lossy(y)
+                );
             }
         }
     }
@@ -279,22 +331,35 @@ fn identity_is_reread_after_exec() {
             Ok(())
         });
     }
-    let spawner = std::thread::Builder::new().name("before-exec".into()).spawn(move || c.spawn().unwrap()).unwrap();
+    let spawner = std::thread::Builder::new()
+        .name("before-exec".into())
+        .spawn(move || c.spawn().unwrap())
+        .unwrap();
     let me = std::process::id() as i64;
     let mut s = scanner(EngineKind::Sync);
     let mut pid = 0;
     wait_for(|| {
         let snap = s.scan().unwrap();
-        snap.records().iter().find(|r| r.stat.ppid == me && r.state == b'T').map(|r| pid = r.pid).is_some()
+        snap.records()
+            .iter()
+            .find(|r| r.stat.ppid == me && r.state == b'T')
+            .map(|r| pid = r.pid)
+            .is_some()
     });
     let snap = s.scan().unwrap();
     let r = snap.get(pid).unwrap();
     assert_eq!(snap.comm(r), b"before-exec");
-    assert_eq!(r.cached_mask & FileSet::IDENTITY.0, FileSet::IDENTITY.0, "identity cached before exec");
+    assert_eq!(
+        r.cached_mask & FileSet::IDENTITY.0,
+        FileSet::IDENTITY.0,
+        "identity cached before exec"
+    );
     // SAFETY: our own stopped child.
     unsafe { libc::kill(pid, libc::SIGCONT) };
     let _kids = Kids(vec![spawner.join().unwrap()]);
-    wait_for(|| std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c == b"/bin/sleep\x00600\x00"));
+    wait_for(|| {
+        std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c == b"/bin/sleep\x00600\x00")
+    });
     let snap = s.scan().unwrap();
     let r = snap.get(pid).unwrap();
     assert_eq!(snap.bytes(r.stat.comm), b"sleep");
@@ -305,13 +370,15 @@ fn identity_is_reread_after_exec() {
 
 #[test]
 fn dropped_scanners_give_back_their_held_budget() {
-    let mut kids = Kids((0..8).map(|_| Command::new("/bin/sleep").arg("600").spawn().unwrap()).collect());
+    let mut kids =
+        Kids((0..8).map(|_| Command::new("/bin/sleep").arg("600").spawn().unwrap()).collect());
     let pids: Vec<i32> = kids.0.iter().map(|c| c.id() as i32).collect();
     // Many scanners of both engines created and dropped: a leak of the process-wide budget
     // would leave later scanners unable to hold anything.
     for round in 0..200 {
         let engine = if round % 2 == 0 { EngineKind::Uring } else { EngineKind::Sync };
-        let mut s = Scanner::new(Options { engine, max_held_fds: 16, ..Default::default() }).unwrap();
+        let mut s =
+            Scanner::new(Options { engine, max_held_fds: 16, ..Default::default() }).unwrap();
         s.scan_pids(&pids, FileSet::STAT, Default::default()).unwrap();
         assert_eq!(s.held_fds(), 8, "round {round} ({engine:?})");
     }

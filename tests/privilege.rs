@@ -40,7 +40,10 @@ fn drop_to_nobody() {
         assert_eq!(libc::setgroups(0, std::ptr::null()), 0);
         assert_eq!(libc::setgid(NOBODY), 0);
         assert_eq!(libc::setuid(NOBODY), 0);
-        assert_eq!((libc::getuid(), libc::geteuid(), libc::getgid(), libc::getegid()), (NOBODY, NOBODY, NOBODY, NOBODY));
+        assert_eq!(
+            (libc::getuid(), libc::geteuid(), libc::getgid(), libc::getegid()),
+            (NOBODY, NOBODY, NOBODY, NOBODY)
+        );
         assert_eq!(libc::setuid(0), -1, "privileges not dropped for good");
     }
 }
@@ -62,7 +65,13 @@ fn check_invariants(snap: &Snapshot, r: &ProcRecord, ctx: &str) {
     if !r.has(ProcFile::Io) {
         assert_eq!(r.io, Default::default(), "{ctx}: pid {}", r.pid);
     }
-    for (f, s) in [(ProcFile::Comm, r.comm), (ProcFile::Cmdline, r.cmdline), (ProcFile::Exe, r.exe), (ProcFile::Cgroup, r.cgroup), (ProcFile::Environ, r.environ)] {
+    for (f, s) in [
+        (ProcFile::Comm, r.comm),
+        (ProcFile::Cmdline, r.cmdline),
+        (ProcFile::Exe, r.exe),
+        (ProcFile::Cgroup, r.cgroup),
+        (ProcFile::Environ, r.environ),
+    ] {
         if !r.has(f) {
             assert_eq!(s, StrRef::default(), "{ctx}: pid {} {f:?}", r.pid);
         }
@@ -74,13 +83,22 @@ fn check_invariants(snap: &Snapshot, r: &ProcRecord, ctx: &str) {
 fn check_other_user(snap: &Snapshot, pid: i32, ctx: &str) {
     let r = snap.get(pid).unwrap_or_else(|| panic!("{ctx}: pid {pid} not returned"));
     check_invariants(snap, r, ctx);
-    for f in [ProcFile::Stat, ProcFile::Status, ProcFile::Comm, ProcFile::Cmdline, ProcFile::Cgroup] {
+    for f in [ProcFile::Stat, ProcFile::Status, ProcFile::Comm, ProcFile::Cmdline, ProcFile::Cgroup]
+    {
         assert!(r.has(f), "{ctx}: pid {pid} {f:?} not read: errors {:?}", r.errors);
     }
     for f in [ProcFile::Exe, ProcFile::Environ, ProcFile::Io] {
-        assert!(denied(r.errors[f as usize]), "{ctx}: pid {pid} {f:?}: error {} (read_mask {:#x})", r.errors[f as usize], r.read_mask);
+        assert!(
+            denied(r.errors[f as usize]),
+            "{ctx}: pid {pid} {f:?}: error {} (read_mask {:#x})",
+            r.errors[f as usize],
+            r.read_mask
+        );
     }
-    assert_eq!((r.exe, r.environ, r.io), (StrRef::default(), StrRef::default(), Default::default()));
+    assert_eq!(
+        (r.exe, r.environ, r.io),
+        (StrRef::default(), StrRef::default(), Default::default())
+    );
 }
 
 #[test]
@@ -94,7 +112,11 @@ fn unprivileged_user_gets_per_file_permission_errors() {
         // A root process nobody cannot ptrace-read, besides pid 1.
         let root_kid = Kids(vec![sleeper()]);
         wait_exec(root_kid.0[0].id());
-        CHILD.run_in_child(NAME, &[("PRIVILEGE_ROOT_PID", root_kid.0[0].id().to_string())], CHILD_TIMEOUT);
+        CHILD.run_in_child(
+            NAME,
+            &[("PRIVILEGE_ROOT_PID", root_kid.0[0].id().to_string())],
+            CHILD_TIMEOUT,
+        );
         return;
     }
     let root_pid: i32 = std::env::var("PRIVILEGE_ROOT_PID").unwrap().parse().unwrap();
@@ -103,7 +125,8 @@ fn unprivileged_user_gets_per_file_permission_errors() {
     let my_pid = mine.0[0].id() as i32;
     wait_exec(my_pid as u32);
     for engine in [EngineKind::Sync, EngineKind::Uring] {
-        let mut s = Scanner::new(Options { engine, files: FileSet::ALL, ..Default::default() }).unwrap();
+        let mut s =
+            Scanner::new(Options { engine, files: FileSet::ALL, ..Default::default() }).unwrap();
         for round in 0..3 {
             let ctx = format!("{engine:?} round {round}");
             let snap = s.scan().unwrap_or_else(|e| panic!("{ctx}: {e}"));
@@ -141,7 +164,13 @@ fn mount_proc(dir: &Path, opts: &str) {
     let data = CString::new(opts).unwrap();
     // SAFETY: valid NUL-terminated strings for the duration of the call.
     let r = unsafe {
-        libc::mount(src.as_ptr(), target.as_ptr(), fstype.as_ptr(), libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC, data.as_ptr().cast())
+        libc::mount(
+            src.as_ptr(),
+            target.as_ptr(),
+            fstype.as_ptr(),
+            libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+            data.as_ptr().cast(),
+        )
     };
     assert_eq!(r, 0, "mount proc {opts} on {}: {}", dir.display(), std::io::Error::last_os_error());
 }
@@ -170,7 +199,10 @@ fn hidepid(name: &str, strict_errno: bool) {
         let root_kid = Kids(vec![sleeper()]);
         wait_exec(root_kid.0[0].id());
         let r = std::panic::catch_unwind(|| {
-            let env = [("PRIVILEGE_ROOT_PID", root_kid.0[0].id().to_string()), ("PRIVILEGE_BASE", base.display().to_string())];
+            let env = [
+                ("PRIVILEGE_ROOT_PID", root_kid.0[0].id().to_string()),
+                ("PRIVILEGE_BASE", base.display().to_string()),
+            ];
             CHILD.run_in_child(name, &env, CHILD_TIMEOUT)
         });
         // The mounts lived in the child's private mount namespace: here these are empty dirs.
@@ -192,7 +224,16 @@ fn hidepid(name: &str, strict_errno: bool) {
             println!("CHILD-DONE {name}");
             return;
         }
-        assert_eq!(libc::mount(c"none".as_ptr(), c"/".as_ptr(), std::ptr::null(), libc::MS_REC | libc::MS_PRIVATE, std::ptr::null()), 0);
+        assert_eq!(
+            libc::mount(
+                c"none".as_ptr(),
+                c"/".as_ptr(),
+                std::ptr::null(),
+                libc::MS_REC | libc::MS_PRIVATE,
+                std::ptr::null()
+            ),
+            0
+        );
     }
     let (invisible, noaccess) = dirs(&base);
     mount_proc(&invisible, "hidepid=invisible");
@@ -204,7 +245,13 @@ fn hidepid(name: &str, strict_errno: bool) {
     let me = std::process::id() as i32;
     for engine in [EngineKind::Sync, EngineKind::Uring] {
         // invisible: only our own processes are listed, and read in full.
-        let mut s = Scanner::new(Options { proc_root: invisible.clone(), engine, files: FileSet::ALL, ..Default::default() }).unwrap();
+        let mut s = Scanner::new(Options {
+            proc_root: invisible.clone(),
+            engine,
+            files: FileSet::ALL,
+            ..Default::default()
+        })
+        .unwrap();
         assert!(s.is_procfs());
         // A process changing credentials becomes visible without a fork: list every scan.
         assert!(!s.may_reuse_listing(), "hidepid=invisible: the pid list must not be reused");
@@ -212,16 +259,30 @@ fn hidepid(name: &str, strict_errno: bool) {
             let ctx = format!("hidepid=invisible {engine:?} round {round}");
             let snap = s.scan().unwrap_or_else(|e| panic!("{ctx}: {e}"));
             let pids: Vec<i32> = snap.records().iter().map(|r| r.pid).collect();
-            assert!(!pids.contains(&1) && !pids.contains(&root_pid), "{ctx}: other users' pids listed: {pids:?}");
+            assert!(
+                !pids.contains(&1) && !pids.contains(&root_pid),
+                "{ctx}: other users' pids listed: {pids:?}"
+            );
             assert!(pids.contains(&my_pid) && pids.contains(&me), "{ctx}: {pids:?}");
-            assert_eq!(snap.get(my_pid).unwrap().read_mask, FileSet::ALL.0, "{ctx}: {:?}", snap.get(my_pid).unwrap().errors);
+            assert_eq!(
+                snap.get(my_pid).unwrap().read_mask,
+                FileSet::ALL.0,
+                "{ctx}: {:?}",
+                snap.get(my_pid).unwrap().errors
+            );
             for r in snap.records() {
                 check_invariants(snap, r, &ctx);
             }
             println!("{ctx}: pids {pids:?}");
         }
         // noaccess: other users' pids listed, every file refused; ours read in full.
-        let mut s = Scanner::new(Options { proc_root: noaccess.clone(), engine, files: FileSet::ALL, ..Default::default() }).unwrap();
+        let mut s = Scanner::new(Options {
+            proc_root: noaccess.clone(),
+            engine,
+            files: FileSet::ALL,
+            ..Default::default()
+        })
+        .unwrap();
         assert!(!s.may_reuse_listing(), "hidepid=noaccess: the pid list must not be reused");
         let mut codes: HashMap<i32, Vec<[i32; procuring::FILE_COUNT]>> = HashMap::new();
         for round in 0..2 {
@@ -237,11 +298,22 @@ fn hidepid(name: &str, strict_errno: bool) {
                 assert!(r.errors.iter().all(|&c| denied(c)), "{ctx}: pid {pid}: {:?}", r.errors);
                 codes.entry(pid).or_default().push(r.errors);
             }
-            println!("{ctx}: {} records; pid 1 errors {:?}", snap.records().len(), snap.get(1).unwrap().errors);
+            println!(
+                "{ctx}: {} records; pid 1 errors {:?}",
+                snap.records().len(),
+                snap.get(1).unwrap().errors
+            );
             if strict_errno {
-                let kernel = std::fs::File::open(noaccess.join("1/stat")).unwrap_err().raw_os_error().unwrap();
+                let kernel = std::fs::File::open(noaccess.join("1/stat"))
+                    .unwrap_err()
+                    .raw_os_error()
+                    .unwrap();
                 let r = snap.get(1).unwrap();
-                assert_eq!(r.errors, [kernel; procuring::FILE_COUNT], "{ctx}: pid 1: the kernel said {kernel} for every file");
+                assert_eq!(
+                    r.errors,
+                    [kernel; procuring::FILE_COUNT],
+                    "{ctx}: pid 1: the kernel said {kernel} for every file"
+                );
             }
         }
         for (pid, c) in &codes {

@@ -18,7 +18,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use procuring::{
-    EngineKind, Error, FileSet, Options, ProcFile, ProcRecord, Scanner, Snapshot, StrRef, UringOptions, FILE_ERR_PARSE,
+    EngineKind, Error, FileSet, Options, ProcFile, ProcRecord, Scanner, Snapshot, StrRef,
+    UringOptions, FILE_ERR_PARSE,
 };
 
 mod common;
@@ -60,11 +61,22 @@ fn starttime_of(proc_root: &Path, pid: i32) -> Option<u64> {
 fn check_record(snap: &Snapshot, r: &ProcRecord, ctx: &str) {
     let arena = snap.arena().len() as u64;
     let texts = [
-        r.stat.comm, r.status.name, r.status.nspids, r.status.cpus_allowed_list, r.comm, r.cmdline, r.exe, r.cgroup,
+        r.stat.comm,
+        r.status.name,
+        r.status.nspids,
+        r.status.cpus_allowed_list,
+        r.comm,
+        r.cmdline,
+        r.exe,
+        r.cgroup,
         r.environ,
     ];
     for s in texts {
-        assert!(s.off as u64 + s.len as u64 <= arena, "{ctx}: pid {} text {s:?} outside arena {arena}", r.pid);
+        assert!(
+            s.off as u64 + s.len as u64 <= arena,
+            "{ctx}: pid {} text {s:?} outside arena {arena}",
+            r.pid
+        );
     }
     assert!(r.pid > 0, "{ctx}: pid {}", r.pid);
     assert_eq!(r.read_mask & !FileSet::ALL.0, 0, "{ctx}: pid {}", r.pid);
@@ -73,10 +85,19 @@ fn check_record(snap: &Snapshot, r: &ProcRecord, ctx: &str) {
     for f in ProcFile::ALL {
         let code = r.errors[f as usize];
         assert!(!(r.has(f) && code != 0), "{ctx}: pid {} {f:?} read and failed ({code})", r.pid);
-        assert!(code != libc::EMFILE && code != libc::ENFILE, "{ctx}: pid {} {f:?}: out of descriptors", r.pid);
+        assert!(
+            code != libc::EMFILE && code != libc::ENFILE,
+            "{ctx}: pid {} {f:?}: out of descriptors",
+            r.pid
+        );
     }
     if !r.has(ProcFile::Stat) {
-        assert_eq!((r.stat, r.state), (Default::default(), 0), "{ctx}: pid {}: stat refused but filled", r.pid);
+        assert_eq!(
+            (r.stat, r.state),
+            (Default::default(), 0),
+            "{ctx}: pid {}: stat refused but filled",
+            r.pid
+        );
     } else {
         assert!(r.state.is_ascii_graphic(), "{ctx}: pid {} state {:?}", r.pid, r.state);
     }
@@ -100,7 +121,10 @@ fn check_record(snap: &Snapshot, r: &ProcRecord, ctx: &str) {
 }
 
 fn check_snapshot(snap: &Snapshot, ctx: &str) {
-    assert!(snap.records().windows(2).all(|w| w[0].pid < w[1].pid), "{ctx}: records not strictly ascending");
+    assert!(
+        snap.records().windows(2).all(|w| w[0].pid < w[1].pid),
+        "{ctx}: records not strictly ascending"
+    );
     for r in snap.records() {
         check_record(snap, r, ctx);
     }
@@ -188,7 +212,8 @@ fn spawner(reg: Arc<Mutex<Registry>>, stop: Arc<AtomicBool>, rate: u32) {
             }
             // Reaped and forgotten in one critical section (see Registry::alive).
             let mut g = reg.lock().unwrap();
-            let done = if all { p.child.wait().is_ok() } else { p.child.try_wait().unwrap().is_some() };
+            let done =
+                if all { p.child.wait().is_ok() } else { p.child.try_wait().unwrap().is_some() };
             if done {
                 let p = pending.swap_remove(i);
                 g.alive.remove(&(p.child.id() as i32));
@@ -205,7 +230,12 @@ fn spawner(reg: Arc<Mutex<Registry>>, stop: Arc<AtomicBool>, rate: u32) {
         }
         next += period;
         let script = usize::from(rnd() % 3 != 0);
-        let (stdin, feed) = if script == 1 { let (r, w) = pipe(); (Stdio::from(r), Some(w)) } else { (Stdio::null(), None) };
+        let (stdin, feed) = if script == 1 {
+            let (r, w) = pipe();
+            (Stdio::from(r), Some(w))
+        } else {
+            (Stdio::null(), None)
+        };
         // Spawn and register in one critical section: a scan that sees a marker finds it
         // registered when it takes the lock after the scan.
         let mut g = reg.lock().unwrap();
@@ -224,7 +254,8 @@ fn spawner(reg: Arc<Mutex<Registry>>, stop: Arc<AtomicBool>, rate: u32) {
             }
         };
         let pid = child.id() as i32;
-        let starttime = starttime_of(Path::new("/proc"), pid).expect("an unreaped child has a stat");
+        let starttime =
+            starttime_of(Path::new("/proc"), pid).expect("an unreaped child has a stat");
         g.spawned.push(Spawned { pid, starttime, script });
         g.alive.insert(pid, marker);
         drop(g);
@@ -279,10 +310,15 @@ fn check_churn_snapshot(
     };
     let table: HashMap<usize, Spawned> = {
         let g = reg.lock().unwrap();
-        let mut t: HashMap<usize, Spawned> = stable.iter().map(|&(_, m)| (m, g.spawned[m])).collect();
+        let mut t: HashMap<usize, Spawned> =
+            stable.iter().map(|&(_, m)| (m, g.spawned[m])).collect();
         for r in snap.records() {
             if let Some(m) = marker_of(snap.bytes(r.cmdline)) {
-                assert!(m < g.spawned.len(), "{ctx}: pid {} carries marker {m}, never spawned", r.pid);
+                assert!(
+                    m < g.spawned.len(),
+                    "{ctx}: pid {} carries marker {m}, never spawned",
+                    r.pid
+                );
                 t.insert(m, g.spawned[m]);
             }
         }
@@ -312,7 +348,11 @@ fn check_churn_snapshot(
                     r.errors
                 );
             }
-            assert!(!strict_tgid(), "{ctx}: pid {} returned with status Tgid 0: it was being reaped", r.pid);
+            assert!(
+                !strict_tgid(),
+                "{ctx}: pid {} returned with status Tgid 0: it was being reaped",
+                r.pid
+            );
         }
         // Our children are ours to read: only "gone" (exiting mid-scan) is possible; other
         // processes may also refuse (pid 1 of a sandbox, say).
@@ -320,7 +360,10 @@ fn check_churn_snapshot(
         for f in ProcFile::ALL {
             let c = r.errors[f as usize];
             assert!(
-                c == 0 || c == libc::ENOENT || c == libc::ESRCH || (!ours && (c == libc::EACCES || c == libc::EPERM)),
+                c == 0
+                    || c == libc::ENOENT
+                    || c == libc::ESRCH
+                    || (!ours && (c == libc::EACCES || c == libc::EPERM)),
                 "{ctx}: pid {} {f:?}: unexpected error {c}",
                 r.pid
             );
@@ -328,13 +371,24 @@ fn check_churn_snapshot(
         if let Some(m) = marker_of(snap.bytes(r.cmdline)) {
             fig.marker_records += 1;
             let s = table[&m];
-            assert_eq!((r.pid, r.stat.starttime), (s.pid, s.starttime), "{ctx}: record carries marker {m} of another process");
-            assert_eq!(snap.bytes(r.cmdline), expected_cmdline(m, s.script), "{ctx}: pid {}", r.pid);
+            assert_eq!(
+                (r.pid, r.stat.starttime),
+                (s.pid, s.starttime),
+                "{ctx}: record carries marker {m} of another process"
+            );
+            assert_eq!(
+                snap.bytes(r.cmdline),
+                expected_cmdline(m, s.script),
+                "{ctx}: pid {}",
+                r.pid
+            );
         }
     }
     for (pid, m) in stable {
         let s = table[&m];
-        let r = snap.get(pid).unwrap_or_else(|| panic!("{ctx}: child {pid} (marker {m}) unreaped all scan long, not returned"));
+        let r = snap.get(pid).unwrap_or_else(|| {
+            panic!("{ctx}: child {pid} (marker {m}) unreaped all scan long, not returned")
+        });
         fig.stable_checked += 1;
         assert_eq!(r.stat.starttime, s.starttime, "{ctx}: pid {pid}: starttime of another process");
         assert_eq!(r.stat.ppid, me, "{ctx}: pid {pid}");
@@ -384,7 +438,10 @@ fn churn_1000_scans_both_engines() {
     let stop = Arc::new(AtomicBool::new(false));
     let th = {
         let (reg, stop) = (reg.clone(), stop.clone());
-        std::thread::Builder::new().name("churn-spawner".into()).spawn(move || spawner(reg, stop, CHURN_RATE)).unwrap()
+        std::thread::Builder::new()
+            .name("churn-spawner".into())
+            .spawn(move || spawner(reg, stop, CHURN_RATE))
+            .unwrap()
     };
     struct StopOnDrop(Arc<AtomicBool>);
     impl Drop for StopOnDrop {
@@ -398,7 +455,8 @@ fn churn_1000_scans_both_engines() {
     let spawned0 = reg.lock().unwrap().spawned.len();
     let mut per_engine = Vec::new();
     for (engine, n) in CHURN_SCANS {
-        let mut s = Scanner::new(Options { engine, files: FileSet::ALL, ..Default::default() }).unwrap();
+        let mut s =
+            Scanner::new(Options { engine, files: FileSet::ALL, ..Default::default() }).unwrap();
         assert_eq!(s.engine(), engine);
         let mut fig = ChurnFigures::default();
         let mut rss_warm = 0;
@@ -409,13 +467,19 @@ fn churn_1000_scans_both_engines() {
                 break;
             }
             let before = reg.lock().unwrap().alive.clone();
-            let snap = s.scan().unwrap_or_else(|e| panic!("{engine:?} scan {i}: error escaped: {e}"));
+            let snap =
+                s.scan().unwrap_or_else(|e| panic!("{engine:?} scan {i}: error escaped: {e}"));
             let ctx = format!("{engine:?} scan {i}");
             check_churn_snapshot(snap, &before, &reg, &own_cmdline, &mut fig, &ctx);
             fig.scans += 1;
             fig.max_records = fig.max_records.max(snap.records().len());
             if i % 250 == 0 {
-                println!("churn {engine:?}: scan {i}: {} records, {:.1} ms, at {:.1} s", snap.records().len(), snap.stats().wall_ns as f64 / 1e6, te.elapsed().as_secs_f64());
+                println!(
+                    "churn {engine:?}: scan {i}: {} records, {:.1} ms, at {:.1} s",
+                    snap.records().len(),
+                    snap.stats().wall_ns as f64 / 1e6,
+                    te.elapsed().as_secs_f64()
+                );
             }
             fig.reused += snap.stats().reused as u64;
             fig.vanished += snap.stats().vanished as u64;
@@ -440,7 +504,10 @@ fn churn_1000_scans_both_engines() {
             rss_end - rss_warm,
             fig.scans - 50
         );
-        assert!(fig.stable_checked > 0 && fig.marker_records > 0, "{engine:?}: the churn was never seen");
+        assert!(
+            fig.stable_checked > 0 && fig.marker_records > 0,
+            "{engine:?}: the churn was never seen"
+        );
         per_engine.push(fig);
     }
     let secs = t0.elapsed().as_secs_f64();
@@ -468,7 +535,10 @@ fn churn_1000_scans_both_engines() {
     );
     assert!(rate >= 100.0, "churn too slow to prove anything: {rate:.0} processes/s");
     assert_eq!(fds1, fds0, "descriptors leaked");
-    assert!(rss1 <= rss0 + RSS_GROWTH_BOUND_KIB, "RSS {rss0} -> {rss1} KiB once the scanners are dropped");
+    assert!(
+        rss1 <= rss0 + RSS_GROWTH_BOUND_KIB,
+        "RSS {rss0} -> {rss1} KiB once the scanners are dropped"
+    );
     println!("CHILD-DONE churn_1000_scans_both_engines");
 }
 
@@ -498,10 +568,11 @@ fn nofile_soft() -> u64 {
 /// stay under the cap, nothing fails with EMFILE.
 fn scan_many_with_low_limit(engine: EngineKind, uring: UringOptions, pids: &[i32]) {
     let t = Instant::now();
-    let mut s = match Scanner::new(Options { engine, files: FileSet::ALL, uring, ..Default::default() }) {
-        Ok(s) => s,
-        Err(e) => panic!("{engine:?} scanner under RLIMIT_NOFILE {FD_LIMIT}: {e}"),
-    };
+    let mut s =
+        match Scanner::new(Options { engine, files: FileSet::ALL, uring, ..Default::default() }) {
+            Ok(s) => s,
+            Err(e) => panic!("{engine:?} scanner under RLIMIT_NOFILE {FD_LIMIT}: {e}"),
+        };
     assert!(s.engine() == engine || engine == EngineKind::Auto, "{:?}", s.engine());
     let engine = s.engine();
     assert!(s.held_fd_cap() <= (FD_LIMIT / 2) as u32, "cap {} > half the limit", s.held_fd_cap());
@@ -509,9 +580,15 @@ fn scan_many_with_low_limit(engine: EngineKind, uring: UringOptions, pids: &[i32
         let snap = s.scan().unwrap_or_else(|e| panic!("{engine:?} round {round}: {e}"));
         check_snapshot(snap, &format!("{engine:?} round {round}"));
         for &p in pids {
-            let r = snap.get(p).unwrap_or_else(|| panic!("{engine:?} round {round}: child {p} not returned"));
+            let r = snap
+                .get(p)
+                .unwrap_or_else(|| panic!("{engine:?} round {round}: child {p} not returned"));
             assert!(r.has(ProcFile::Stat), "{engine:?}: child {p}: {:?}", r.errors);
-            assert!(r.errors.iter().all(|&c| c == 0), "{engine:?}: child {p}: errors {:?}", r.errors);
+            assert!(
+                r.errors.iter().all(|&c| c == 0),
+                "{engine:?}: child {p}: errors {:?}",
+                r.errors
+            );
             assert_eq!(snap.comm(r), b"sleep");
         }
         let st = *snap.stats();
@@ -545,7 +622,11 @@ fn with_low_limit_and_kids(engines: &[(EngineKind, UringOptions)]) {
         kids.0.push(sleeper());
     }
     let pids: Vec<i32> = kids.0.iter().map(|c| c.id() as i32).collect();
-    println!("fd limits: RLIMIT_NOFILE soft {}, {IDLE_KIDS} children spawned in {:.2} s", nofile_soft(), t.elapsed().as_secs_f64());
+    println!(
+        "fd limits: RLIMIT_NOFILE soft {}, {IDLE_KIDS} children spawned in {:.2} s",
+        nofile_soft(),
+        t.elapsed().as_secs_f64()
+    );
     for &(e, u) in engines {
         scan_many_with_low_limit(e, u, &pids);
     }
@@ -558,9 +639,16 @@ fn with_low_limit_and_kids(engines: &[(EngineKind, UringOptions)]) {
 fn fd_limit_256_with_2000_processes_sync() {
     if !CHILD.is_child("fd_limit_256_with_2000_processes_sync") {
         let _g = heavy();
-        return CHILD.run_in_child("fd_limit_256_with_2000_processes_sync", &[], Duration::from_secs(120));
+        return CHILD.run_in_child(
+            "fd_limit_256_with_2000_processes_sync",
+            &[],
+            Duration::from_secs(120),
+        );
     }
-    with_low_limit_and_kids(&[(EngineKind::Sync, UringOptions::default()), (EngineKind::Auto, UringOptions::default())]);
+    with_low_limit_and_kids(&[
+        (EngineKind::Sync, UringOptions::default()),
+        (EngineKind::Auto, UringOptions::default()),
+    ]);
     println!("CHILD-DONE fd_limit_256_with_2000_processes_sync");
 }
 
@@ -571,7 +659,11 @@ fn fd_limit_256_with_2000_processes_sync() {
 fn fd_limit_256_with_2000_processes_uring() {
     if !CHILD.is_child("fd_limit_256_with_2000_processes_uring") {
         let _g = heavy();
-        return CHILD.run_in_child("fd_limit_256_with_2000_processes_uring", &[], Duration::from_secs(120));
+        return CHILD.run_in_child(
+            "fd_limit_256_with_2000_processes_uring",
+            &[],
+            Duration::from_secs(120),
+        );
     }
     with_low_limit_and_kids(&[(EngineKind::Uring, UringOptions::default())]);
     println!("CHILD-DONE fd_limit_256_with_2000_processes_uring");
@@ -584,9 +676,16 @@ fn fd_limit_256_with_2000_processes_uring() {
 fn fd_limit_256_with_2000_processes_uring_batch_64() {
     if !CHILD.is_child("fd_limit_256_with_2000_processes_uring_batch_64") {
         let _g = heavy();
-        return CHILD.run_in_child("fd_limit_256_with_2000_processes_uring_batch_64", &[], Duration::from_secs(120));
+        return CHILD.run_in_child(
+            "fd_limit_256_with_2000_processes_uring_batch_64",
+            &[],
+            Duration::from_secs(120),
+        );
     }
-    with_low_limit_and_kids(&[(EngineKind::Uring, UringOptions { batch: 64, ..Default::default() })]);
+    with_low_limit_and_kids(&[(
+        EngineKind::Uring,
+        UringOptions { batch: 64, ..Default::default() },
+    )]);
     println!("CHILD-DONE fd_limit_256_with_2000_processes_uring_batch_64");
 }
 
@@ -606,13 +705,24 @@ fn two_scanners_stay_within_the_fd_limit() {
     for _ in 0..300 {
         kids.0.push(sleeper());
     }
-    let mut a = Scanner::new(Options { engine: EngineKind::Sync, files: FileSet::ALL, ..Default::default() }).unwrap();
-    let mut b = Scanner::new(Options { engine: EngineKind::Sync, files: FileSet::ALL, ..Default::default() }).unwrap();
+    let mut a = Scanner::new(Options {
+        engine: EngineKind::Sync,
+        files: FileSet::ALL,
+        ..Default::default()
+    })
+    .unwrap();
+    let mut b = Scanner::new(Options {
+        engine: EngineKind::Sync,
+        files: FileSet::ALL,
+        ..Default::default()
+    })
+    .unwrap();
     let mut emfile = 0;
     for round in 0..2 {
         for (name, s) in [("a", &mut a), ("b", &mut b)] {
             let snap = s.scan().unwrap_or_else(|e| panic!("scanner {name} round {round}: {e}"));
-            emfile += snap.records().iter().flat_map(|r| r.errors).filter(|&c| c == libc::EMFILE).count();
+            emfile +=
+                snap.records().iter().flat_map(|r| r.errors).filter(|&c| c == libc::EMFILE).count();
         }
     }
     let open = std::fs::File::open("/dev/null");
@@ -652,7 +762,14 @@ fn churn_never_returns_a_dying_process() {
         rounds += 1;
         let mut kids = Kids(Vec::new());
         for _ in 0..1000 {
-            kids.0.push(Command::new("/bin/sleep").arg("600").stdin(Stdio::null()).stdout(Stdio::null()).spawn().unwrap());
+            kids.0.push(
+                Command::new("/bin/sleep")
+                    .arg("600")
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .spawn()
+                    .unwrap(),
+            );
         }
         let pids: Vec<i32> = kids.0.iter().map(|c| c.id() as i32).collect();
         let mut s = Scanner::new(Options { engine, files, ..Default::default() }).unwrap();
@@ -666,7 +783,10 @@ fn churn_never_returns_a_dying_process() {
             for r in snap.records() {
                 records += 1;
                 if r.has(ProcFile::Status) && r.status.tgid != r.pid as i64 {
-                    bad.push(format!("{engine:?}: pid {} state {:?} ppid {}: status Tgid {}", r.pid, r.state as char, r.stat.ppid, r.status.tgid));
+                    bad.push(format!(
+                        "{engine:?}: pid {} state {:?} ppid {}: status Tgid {}",
+                        r.pid, r.state as char, r.stat.ppid, r.status.tgid
+                    ));
                 }
             }
         }
@@ -685,8 +805,13 @@ fn hostile_root() -> PathBuf {
 }
 
 fn hostile_scan(engine: EngineKind) -> Scanner {
-    let mut s = Scanner::new(Options { proc_root: hostile_root(), files: FileSet::ALL, engine, ..Default::default() })
-        .expect("scanner on the hostile tree");
+    let mut s = Scanner::new(Options {
+        proc_root: hostile_root(),
+        files: FileSet::ALL,
+        engine,
+        ..Default::default()
+    })
+    .expect("scanner on the hostile tree");
     assert!(!s.is_procfs());
     let snap = s.scan().expect("scan of the hostile tree");
     check_snapshot(snap, &format!("hostile {engine:?}"));
@@ -704,7 +829,11 @@ fn hostile_pids_listed() {
         let pids: Vec<i32> = s.snapshot().records().iter().map(|r| r.pid).collect();
         // 208 (no stat) and 210 (dangling link) are gone; non-numeric, zero-padded, signed and
         // out-of-range names are not pids.
-        assert_eq!(pids, vec![200, 201, 202, 203, 204, 205, 206, 207, 209, 212, 213, 214, 2147483647], "{engine:?}");
+        assert_eq!(
+            pids,
+            vec![200, 201, 202, 203, 204, 205, 206, 207, 209, 212, 213, 214, 2147483647],
+            "{engine:?}"
+        );
         assert_eq!(s.snapshot().stats().vanished, 2, "{engine:?}");
         let r = rec(&s, 2147483647);
         assert!(r.has(ProcFile::Stat));
@@ -720,14 +849,28 @@ fn hostile_future_kernel_is_parsed_exactly() {
     assert_eq!(r.read_mask, FileSet::ALL.0, "errors {:?}", r.errors);
     assert_eq!(snap.bytes(r.stat.comm), b"x) R 1 2 3 (y) )", "comm runs to the last ')'");
     assert_eq!(r.state, b'S');
-    assert_eq!((r.stat.ppid, r.stat.utime, r.stat.starttime, r.stat.cguest_time), (1, 777, 424242, 23));
+    assert_eq!(
+        (r.stat.ppid, r.stat.utime, r.stat.starttime, r.stat.cguest_time),
+        (1, 777, 424242, 23)
+    );
     assert_eq!(r.stat.rsslim, u64::MAX);
-    assert_eq!((r.schedstat.run_ns, r.schedstat.wait_ns, r.schedstat.timeslices), (123456789, 4242, 77));
+    assert_eq!(
+        (r.schedstat.run_ns, r.schedstat.wait_ns, r.schedstat.timeslices),
+        (123456789, 4242, 77)
+    );
     assert_eq!(snap.bytes(r.status.name), b"x) R 1 2 3 (y) )");
     assert_eq!((r.status.tgid, r.status.uids, r.status.gids), (200, [1, 2, 3, 4], [5, 6, 7, 8]));
     assert_eq!((r.status.vm_rss, r.status.voluntary_ctxt_switches), (4096, 9));
     assert_eq!(
-        (r.io.rchar, r.io.wchar, r.io.syscr, r.io.syscw, r.io.read_bytes, r.io.write_bytes, r.io.cancelled_write_bytes),
+        (
+            r.io.rchar,
+            r.io.wchar,
+            r.io.syscr,
+            r.io.syscw,
+            r.io.read_bytes,
+            r.io.write_bytes,
+            r.io.cancelled_write_bytes
+        ),
         (1, 2, 3, 4, 5, 6, -7)
     );
     let cg: Vec<_> = snap.cgroups(&r).map(Result::unwrap).collect();
@@ -745,10 +888,14 @@ fn hostile_empty_files() {
     for f in [ProcFile::Stat, ProcFile::Status, ProcFile::Io] {
         assert_eq!(r.errors[f as usize], FILE_ERR_PARSE, "empty {f:?} refused");
     }
-    for f in [ProcFile::Comm, ProcFile::Cmdline, ProcFile::Environ, ProcFile::Cgroup, ProcFile::Exe] {
+    for f in [ProcFile::Comm, ProcFile::Cmdline, ProcFile::Environ, ProcFile::Cgroup, ProcFile::Exe]
+    {
         assert!(r.has(f), "empty {f:?} is an empty text");
     }
-    assert_eq!((r.comm.len, r.cmdline.len, r.environ.len, r.cgroup.len, r.exe.len), (0, 0, 0, 0, 0));
+    assert_eq!(
+        (r.comm.len, r.cmdline.len, r.environ.len, r.cgroup.len, r.exe.len),
+        (0, 0, 0, 0, 0)
+    );
     assert_eq!(snap.cmdline_args(&r).count(), 0);
     assert_eq!(snap.comm(&r), b"", "no stat comm to fall back on, no comm: empty");
 }
@@ -778,7 +925,11 @@ fn hostile_64k_comm_in_stat_and_status() {
         assert!(r.has(ProcFile::Stat) && r.has(ProcFile::Status), "{engine:?}: {:?}", r.errors);
         let comm = snap.bytes(r.stat.comm);
         assert_eq!(comm.len(), 65536, "{engine:?}");
-        assert!(comm.starts_with(b"AAAA") && comm.ends_with(b"BBBB") && comm.windows(3).any(|w| w == b") ("));
+        assert!(
+            comm.starts_with(b"AAAA")
+                && comm.ends_with(b"BBBB")
+                && comm.windows(3).any(|w| w == b") (")
+        );
         assert_eq!((r.state, r.stat.starttime, r.stat.cguest_time), (b'S', 5000, 23));
         assert_eq!(r.status.name.len, 65536);
         assert_eq!((r.status.tgid, r.status.vm_rss), (203, 8192));
@@ -810,7 +961,11 @@ fn hostile_malformed_numbers_are_refused_not_wrong() {
         assert_eq!(r.errors[ProcFile::Status as usize], FILE_ERR_PARSE, "{pid}: status");
         assert_eq!(r.errors[ProcFile::Io as usize], FILE_ERR_PARSE, "{pid}: io");
     }
-    assert_eq!(rec(&s, 205).errors[ProcFile::Cgroup as usize], FILE_ERR_PARSE, "cgroup line without colons");
+    assert_eq!(
+        rec(&s, 205).errors[ProcFile::Cgroup as usize],
+        FILE_ERR_PARSE,
+        "cgroup line without colons"
+    );
     let r = rec(&s, 206);
     assert!(r.has(ProcFile::Cgroup), "a negative hierarchy id is still a number");
     let r = rec(&s, 214);
@@ -857,12 +1012,17 @@ fn engines_agree_on_hostile_tree() {
     assert_eq!(a.snapshot().arena(), b.snapshot().arena());
     // A second scan (held descriptors, cached identity) returns the same.
     let mut a = a;
-    let first: Vec<ProcRecord> = a.snapshot().records().iter().map(|r| ProcRecord { cached_mask: 0, ..*r }).collect();
+    let first: Vec<ProcRecord> =
+        a.snapshot().records().iter().map(|r| ProcRecord { cached_mask: 0, ..*r }).collect();
     let snap = a.scan().unwrap();
-    let again: Vec<ProcRecord> = snap.records().iter().map(|r| ProcRecord { cached_mask: 0, ..*r }).collect();
+    let again: Vec<ProcRecord> =
+        snap.records().iter().map(|r| ProcRecord { cached_mask: 0, ..*r }).collect();
     assert_eq!(first.len(), again.len());
     for (x, y) in first.iter().zip(&again) {
-        assert_eq!((x.pid, x.read_mask, x.errors, x.stat.starttime), (y.pid, y.read_mask, y.errors, y.stat.starttime));
+        assert_eq!(
+            (x.pid, x.read_mask, x.errors, x.stat.starttime),
+            (y.pid, y.read_mask, y.errors, y.stat.starttime)
+        );
     }
 }
 
@@ -871,27 +1031,45 @@ fn engines_agree_on_hostile_tree() {
 
 #[test]
 fn roots_that_are_not_procfs() {
-    let e = Scanner::new(Options { proc_root: "/nonexistent/proc".into(), ..Default::default() }).unwrap_err();
-    assert!(matches!(&e, Error::Root { errno, path } if *errno == libc::ENOENT && path == Path::new("/nonexistent/proc")), "{e:?}");
+    let e = Scanner::new(Options { proc_root: "/nonexistent/proc".into(), ..Default::default() })
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::Root { errno, path } if *errno == libc::ENOENT && path == Path::new("/nonexistent/proc")),
+        "{e:?}"
+    );
     for engine in [EngineKind::Sync, EngineKind::Uring] {
-        let e = Scanner::new(Options { proc_root: "/nonexistent/proc".into(), engine, ..Default::default() }).unwrap_err();
-        assert!(matches!(e, Error::Root { .. }), "{engine:?}: the root is checked before the engine: {e:?}");
+        let e = Scanner::new(Options {
+            proc_root: "/nonexistent/proc".into(),
+            engine,
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(
+            matches!(e, Error::Root { .. }),
+            "{engine:?}: the root is checked before the engine: {e:?}"
+        );
     }
-    let e = Scanner::new(Options { proc_root: "/pro\0c".into(), ..Default::default() }).unwrap_err();
+    let e =
+        Scanner::new(Options { proc_root: "/pro\0c".into(), ..Default::default() }).unwrap_err();
     assert!(matches!(e, Error::InvalidArgument(_)), "{e:?}");
 
     // An empty directory: no process, no error; a directory removed after creation: no error.
     let dir = std::env::temp_dir().join(format!("procuring-empty-root-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     for engine in [EngineKind::Sync, EngineKind::Uring] {
-        let mut s = Scanner::new(Options { proc_root: dir.clone(), engine, ..Default::default() }).unwrap();
+        let mut s =
+            Scanner::new(Options { proc_root: dir.clone(), engine, ..Default::default() }).unwrap();
         assert!(!s.is_procfs());
         assert_eq!(s.scan().unwrap().records().len(), 0);
     }
     let mut s = Scanner::new(Options { proc_root: dir.clone(), ..Default::default() }).unwrap();
     std::fs::remove_dir(&dir).unwrap();
     let r = s.scan();
-    assert!(r.as_ref().is_ok_and(|snap| snap.records().is_empty()) || matches!(r, Err(Error::List { .. })), "{r:?}");
+    assert!(
+        r.as_ref().is_ok_and(|snap| snap.records().is_empty())
+            || matches!(r, Err(Error::List { .. })),
+        "{r:?}"
+    );
 
     // The C ABI says the same.
     let mut o = std::mem::MaybeUninit::uninit();
@@ -902,9 +1080,14 @@ fn roots_that_are_not_procfs() {
     o.proc_root = c"/nonexistent/proc".as_ptr();
     let mut sc = std::ptr::null_mut();
     // SAFETY: `o` (its proc_root a live C string) and `sc` are live locals.
-    assert_eq!(unsafe { procuring::ffi::procuring_scanner_new(&o, &mut sc) }, procuring::ffi::PROCURING_ERR_IO);
+    assert_eq!(
+        unsafe { procuring::ffi::procuring_scanner_new(&o, &mut sc) },
+        procuring::ffi::PROCURING_ERR_IO
+    );
     // SAFETY: never NULL, valid until the next call on this thread.
-    let msg = unsafe { CStr::from_ptr(procuring::ffi::procuring_last_error()) }.to_string_lossy().into_owned();
+    let msg = unsafe { CStr::from_ptr(procuring::ffi::procuring_last_error()) }
+        .to_string_lossy()
+        .into_owned();
     assert!(msg.contains("/nonexistent/proc") && msg.contains("No such file"), "{msg}");
     assert!(sc.is_null());
 }
@@ -941,7 +1124,13 @@ impl PidNs {
                 common::skip(format_args!("unshare(NEWNS): {}", std::io::Error::last_os_error()));
                 return None;
             }
-            let r = libc::mount(c"none".as_ptr(), c"/".as_ptr(), std::ptr::null(), libc::MS_REC | libc::MS_PRIVATE, std::ptr::null());
+            let r = libc::mount(
+                c"none".as_ptr(),
+                c"/".as_ptr(),
+                std::ptr::null(),
+                libc::MS_REC | libc::MS_PRIVATE,
+                std::ptr::null(),
+            );
             assert_eq!(r, 0, "make / private: {}", std::io::Error::last_os_error());
         }
         let root = std::env::temp_dir().join(format!("procuring-pidns-{}", std::process::id()));
@@ -952,7 +1141,8 @@ impl PidNs {
         let thread = std::thread::spawn(move || {
             // SAFETY: plain syscall, this thread only.
             if unsafe { libc::unshare(libc::CLONE_NEWPID) } != 0 {
-                let _ = init_tx.send(Err(format!("unshare(NEWPID): {}", std::io::Error::last_os_error())));
+                let _ = init_tx
+                    .send(Err(format!("unshare(NEWPID): {}", std::io::Error::last_os_error())));
                 return;
             }
             // pid 1 of the namespace: mounts the namespace's procfs, then sleeps.
@@ -962,7 +1152,14 @@ impl PidNs {
             unsafe {
                 c.pre_exec(move || {
                     libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                    if libc::mount(c"proc".as_ptr(), target.as_ptr(), c"proc".as_ptr(), 0, std::ptr::null()) != 0 {
+                    if libc::mount(
+                        c"proc".as_ptr(),
+                        target.as_ptr(),
+                        c"proc".as_ptr(),
+                        0,
+                        std::ptr::null(),
+                    ) != 0
+                    {
                         return Err(std::io::Error::last_os_error());
                     }
                     Ok(())
@@ -981,7 +1178,9 @@ impl PidNs {
             }
         });
         match init_rx.recv().unwrap() {
-            Ok(init) => Some(PidNs { root, init: Kids(vec![init]), cmds: Some(tx), thread: Some(thread) }),
+            Ok(init) => {
+                Some(PidNs { root, init: Kids(vec![init]), cmds: Some(tx), thread: Some(thread) })
+            }
             Err(why) => {
                 common::skip(why);
                 None
@@ -1057,7 +1256,10 @@ fn marked_child(marker: &str) -> (Child, std::fs::File) {
         .spawn()
         .unwrap();
     let t = Instant::now();
-    while !std::fs::read(format!("/proc/{}/cmdline", c.id())).unwrap().ends_with(format!("{marker}\0").as_bytes()) {
+    while !std::fs::read(format!("/proc/{}/cmdline", c.id()))
+        .unwrap()
+        .ends_with(format!("{marker}\0").as_bytes())
+    {
         assert!(t.elapsed() < Duration::from_secs(10), "exec of {marker} never completed");
         std::thread::yield_now();
     }
@@ -1074,8 +1276,21 @@ struct ReuseFigures {
 
 /// `rounds` times: child A takes pid P, is scanned, killed and reaped; child B takes pid P; the
 /// next scan must return B (its starttime, its cmdline), never A's identity.
-fn reuse_rounds(ns: &PidNs, engine: EngineKind, hold_fds: bool, rounds: u32, only_same_tick: bool) -> ReuseFigures {
-    let mut s = Scanner::new(Options { proc_root: ns.root.clone(), engine, hold_fds, files: FileSet::ALL, ..Default::default() }).unwrap();
+fn reuse_rounds(
+    ns: &PidNs,
+    engine: EngineKind,
+    hold_fds: bool,
+    rounds: u32,
+    only_same_tick: bool,
+) -> ReuseFigures {
+    let mut s = Scanner::new(Options {
+        proc_root: ns.root.clone(),
+        engine,
+        hold_fds,
+        files: FileSet::ALL,
+        ..Default::default()
+    })
+    .unwrap();
     assert!(s.is_procfs());
     const P: i32 = 4000;
     let mut fig = ReuseFigures::default();
@@ -1149,7 +1364,12 @@ fn pid_reuse_is_never_served_stale() {
         println!("CHILD-DONE {NAME}");
         return;
     };
-    for (engine, hold) in [(EngineKind::Sync, true), (EngineKind::Uring, true), (EngineKind::Sync, false), (EngineKind::Uring, false)] {
+    for (engine, hold) in [
+        (EngineKind::Sync, true),
+        (EngineKind::Uring, true),
+        (EngineKind::Sync, false),
+        (EngineKind::Uring, false),
+    ] {
         let fig = reuse_rounds(&ns, engine, hold, 25, false);
         println!(
             "pid reuse {engine:?} hold_fds={hold}: {} rounds ({} with A and B started in the same clock tick), reused counted {}, stale {}",
@@ -1157,10 +1377,14 @@ fn pid_reuse_is_never_served_stale() {
         );
         // Held descriptors catch every reuse; without them, starttime does, unless A and B
         // started in the same clock tick (see pid_reuse_within_one_tick_without_held_fds).
-        let stale: Vec<&String> = fig.stale.iter().filter(|m| hold || !m.contains("same clock tick")).collect();
+        let stale: Vec<&String> =
+            fig.stale.iter().filter(|m| hold || !m.contains("same clock tick")).collect();
         assert!(stale.is_empty(), "{engine:?} hold_fds={hold}: stale records:\n{stale:#?}");
         if hold {
-            assert_eq!(fig.reused_counted, fig.rounds, "{engine:?}: every reuse counted in stats.reused");
+            assert_eq!(
+                fig.reused_counted, fig.rounds,
+                "{engine:?}: every reuse counted in stats.reused"
+            );
         }
     }
     drop(ns);
@@ -1189,7 +1413,11 @@ fn pid_reuse_within_one_tick_without_held_fds() {
     };
     for engine in [EngineKind::Sync, EngineKind::Uring] {
         let fig = reuse_rounds(&ns, engine, false, 5, true);
-        println!("{engine:?} hold_fds=false: {} same-tick rounds, stale {}", fig.rounds, fig.stale.len());
+        println!(
+            "{engine:?} hold_fds=false: {} same-tick rounds, stale {}",
+            fig.rounds,
+            fig.stale.len()
+        );
         assert!(fig.stale.is_empty(), "{engine:?}: stale records:\n{:#?}", fig.stale);
     }
     drop(ns);
@@ -1226,7 +1454,9 @@ fn identity_read_before_exec_is_not_kept_after_exec() {
     let t = Instant::now();
     let pid = loop {
         let snap = s.scan().unwrap();
-        let stopped = snap.records().iter().find(|r| r.stat.ppid == me && r.state == b'T' && snap.bytes(r.stat.comm) == b"pre-exec-parent");
+        let stopped = snap.records().iter().find(|r| {
+            r.stat.ppid == me && r.state == b'T' && snap.bytes(r.stat.comm) == b"pre-exec-parent"
+        });
         if let Some(r) = stopped {
             break r.pid;
         }
@@ -1254,8 +1484,10 @@ fn identity_read_before_exec_is_not_kept_after_exec() {
     }
     let snap = s.scan().unwrap();
     let r = snap.get(pid).unwrap();
-    let (stat_comm, comm, cmdline) = (snap.bytes(r.stat.comm).to_vec(), snap.comm(r).to_vec(), snap.bytes(r.cmdline).to_vec());
-    let refreshed = s.scan_pids(&[pid], FileSet::ALL, procuring::ScanFlags::REFRESH_IDENTITY).unwrap();
+    let (stat_comm, comm, cmdline) =
+        (snap.bytes(r.stat.comm).to_vec(), snap.comm(r).to_vec(), snap.bytes(r.cmdline).to_vec());
+    let refreshed =
+        s.scan_pids(&[pid], FileSet::ALL, procuring::ScanFlags::REFRESH_IDENTITY).unwrap();
     let rr = refreshed.get(pid).unwrap();
     assert_eq!(refreshed.comm(rr), b"sleep", "REFRESH_IDENTITY re-reads");
     assert_eq!(stat_comm, b"sleep");

@@ -46,7 +46,12 @@ fn deny_io_uring(errno: i32) {
     // SAFETY: plain prctl; then seccomp(2) with a valid program that outlives the call.
     unsafe {
         assert_eq!(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
-        let r = libc::syscall(libc::SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &fprog);
+        let r = libc::syscall(
+            libc::SYS_seccomp,
+            SECCOMP_SET_MODE_FILTER,
+            SECCOMP_FILTER_FLAG_TSYNC,
+            &fprog,
+        );
         assert_eq!(r, 0, "seccomp: {}", std::io::Error::last_os_error());
     }
     // The filter works: a raw io_uring_setup fails with `errno`.
@@ -55,7 +60,11 @@ fn deny_io_uring(errno: i32) {
         let mut p: [u8; 120] = [0; 120];
         libc::syscall(libc::SYS_io_uring_setup, 4, p.as_mut_ptr())
     };
-    assert_eq!((r, std::io::Error::last_os_error().raw_os_error()), (-1, Some(errno)), "filter not in force");
+    assert_eq!(
+        (r, std::io::Error::last_os_error().raw_os_error()),
+        (-1, Some(errno)),
+        "filter not in force"
+    );
 }
 
 fn refused(errno: i32, name: &str) {
@@ -68,13 +77,22 @@ fn refused(errno: i32, name: &str) {
     let word = if errno == libc::EPERM { "EPERM" } else { "ENOSYS" };
 
     // auto: the sync engine, and a scan that works.
-    let mut s = Scanner::new(Options { engine: EngineKind::Auto, files: FileSet::ALL, ..Default::default() }).unwrap();
+    let mut s = Scanner::new(Options {
+        engine: EngineKind::Auto,
+        files: FileSet::ALL,
+        ..Default::default()
+    })
+    .unwrap();
     assert_eq!(s.engine(), EngineKind::Sync);
     assert!(!s.engine_reason().is_empty());
     let me = std::process::id() as i32;
     let snap = s.scan().unwrap();
     let r = snap.get(me).expect("own record");
-    assert!(r.has(ProcFile::Stat) && r.has(ProcFile::Status) && r.has(ProcFile::Cmdline), "{:?}", r.errors);
+    assert!(
+        r.has(ProcFile::Stat) && r.has(ProcFile::Status) && r.has(ProcFile::Cmdline),
+        "{:?}",
+        r.errors
+    );
     let n = snap.records().len();
     println!("{word}: auto -> {:?} ({}), {n} records", s.engine(), s.engine_reason());
     // Each scanner may hold up to half the descriptors allowed: one at a time.
@@ -82,7 +100,9 @@ fn refused(errno: i32, name: &str) {
 
     // forced uring: an error naming the cause.
     let e = Scanner::new(Options { engine: EngineKind::Uring, ..Default::default() }).unwrap_err();
-    let Error::UringUnavailable(why) = &e else { panic!("forced uring under seccomp {word}: {e:?}") };
+    let Error::UringUnavailable(why) = &e else {
+        panic!("forced uring under seccomp {word}: {e:?}")
+    };
     assert!(why.contains("io_uring_setup") && why.contains(word), "{why}");
     let msg = e.to_string();
     assert!(msg.starts_with("io_uring engine unavailable: ") && msg.contains(word), "{msg}");

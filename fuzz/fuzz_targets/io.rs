@@ -9,8 +9,15 @@ use procuring::{parse, IoFields};
 
 fn reference(data: &[u8]) -> Option<IoFields> {
     let mut v: [Option<i128>; 7] = [None; 7];
-    const KEYS: [&[u8]; 7] =
-        [b"rchar", b"wchar", b"syscr", b"syscw", b"read_bytes", b"write_bytes", b"cancelled_write_bytes"];
+    const KEYS: [&[u8]; 7] = [
+        b"rchar",
+        b"wchar",
+        b"syscr",
+        b"syscw",
+        b"read_bytes",
+        b"write_bytes",
+        b"cancelled_write_bytes",
+    ];
     for line in data.split(|&c| c == b'\n') {
         let Some(colon) = line.iter().position(|&c| c == b':') else { continue };
         let Some(k) = KEYS.iter().position(|k| *k == &line[..colon]) else { continue };

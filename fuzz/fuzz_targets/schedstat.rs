@@ -14,7 +14,11 @@ fn reference(data: &[u8]) -> Option<SchedstatFields> {
     if v.len() < 3 {
         return None;
     }
-    Some(SchedstatFields { run_ns: ref_u64(v[0])?, wait_ns: ref_u64(v[1])?, timeslices: ref_u64(v[2])? })
+    Some(SchedstatFields {
+        run_ns: ref_u64(v[0])?,
+        wait_ns: ref_u64(v[1])?,
+        timeslices: ref_u64(v[2])?,
+    })
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -22,7 +26,9 @@ fuzz_target!(|data: &[u8]| {
     let r = parse::schedstat::parse(data, &mut out);
     match (r, reference(data)) {
         (Ok(()), Some(want)) => assert_eq!(out, want),
-        (Err(_), None) => assert_eq!(out, SchedstatFields::default(), "refused schedstat left fields behind"),
+        (Err(_), None) => {
+            assert_eq!(out, SchedstatFields::default(), "refused schedstat left fields behind")
+        }
         (r, want) => panic!("parser {r:?} / {out:?}, reference {want:?}"),
     }
 });

@@ -70,7 +70,14 @@ fn reference(data: &[u8]) -> Option<(usize, usize, StatFields)> {
 
 fuzz_target!(|data: &[u8]| {
     // One run from garbage, one from zero: a missed reset or a stale field shows as a difference.
-    let mut dirty = StatFields { comm: StrRef { off: 9, len: 9 }, utime: 0xdead, starttime: 7, ppid: -3, cguest_time: 5, ..Default::default() };
+    let mut dirty = StatFields {
+        comm: StrRef { off: 9, len: 9 },
+        utime: 0xdead,
+        starttime: 7,
+        ppid: -3,
+        cguest_time: 5,
+        ..Default::default()
+    };
     let mut clean = StatFields::default();
     let rd = parse::stat::parse(data, &mut dirty);
     let rc = parse::stat::parse(data, &mut clean);
@@ -79,13 +86,21 @@ fuzz_target!(|data: &[u8]| {
         (Err(_), Err(_)) => {
             assert_eq!(dirty, StatFields::default(), "refused stat left fields behind");
             assert_eq!(clean, StatFields::default());
-            assert!(want.is_none(), "refused a stat the reference decodes: {:?}", want.map(|w| w.2));
+            assert!(
+                want.is_none(),
+                "refused a stat the reference decodes: {:?}",
+                want.map(|w| w.2)
+            );
         }
         (Ok(cd), Ok(cc)) => {
             assert_eq!(cd, cc);
             assert!(within(data, cd), "comm outside the input");
             let (l, r, fields) = want.expect("accepted a stat the reference refuses");
-            assert_eq!((offset(data, cd), cd.len()), (l + 1, r - l - 1), "comm is not first '(' to last ')'");
+            assert_eq!(
+                (offset(data, cd), cd.len()),
+                (l + 1, r - l - 1),
+                "comm is not first '(' to last ')'"
+            );
             assert_eq!(clean, fields, "fields differ from the reference");
             dirty.comm = StrRef::default();
             assert_eq!(dirty, clean, "result depends on the previous content");

@@ -88,7 +88,15 @@ fn reference(data: &[u8]) -> Option<(StatusFields, Texts<'_>)> {
 
 fuzz_target!(|data: &[u8]| {
     let junk = StrRef { off: 3, len: 4 };
-    let mut dirty = StatusFields { name: junk, nspids: junk, tgid: 9, vm_rss: 1, uids: [7; 4], cap_amb: 3, ..Default::default() };
+    let mut dirty = StatusFields {
+        name: junk,
+        nspids: junk,
+        tgid: 9,
+        vm_rss: 1,
+        uids: [7; 4],
+        cap_amb: 3,
+        ..Default::default()
+    };
     let mut clean = StatusFields::default();
     let rd = parse::status::parse(data, &mut dirty);
     let rc = parse::status::parse(data, &mut clean);
@@ -106,7 +114,10 @@ fuzz_target!(|data: &[u8]| {
                 assert!(within(data, t), "text outside the input");
                 assert_eq!(t, t.trim_ascii(), "text not trimmed");
             }
-            assert_eq!(Texts { name: tc.name, nspids: tc.nspids, cpus: tc.cpus_allowed_list }, texts);
+            assert_eq!(
+                Texts { name: tc.name, nspids: tc.nspids, cpus: tc.cpus_allowed_list },
+                texts
+            );
             assert_eq!(clean, fields, "fields differ from the reference");
             // Keys absent from the input keep what `out` held (the scanner always passes a
             // zeroed struct), so the dirty run is only checked for the reset on error.

@@ -74,7 +74,18 @@ pub(crate) struct Req {
 
 impl Req {
     pub(crate) fn new(entry: u32, pid: u32, file: ProcFile, held: Handle, keep: bool) -> Req {
-        Req { entry, pid, file, held, keep, off: 0, cap: 0, res: 0, new_held: NO_HANDLE, ov: NO_HANDLE }
+        Req {
+            entry,
+            pid,
+            file,
+            held,
+            keep,
+            off: 0,
+            cap: 0,
+            res: 0,
+            new_held: NO_HANDLE,
+            ov: NO_HANDLE,
+        }
     }
 }
 

@@ -50,12 +50,18 @@ pub(crate) struct UringEngine {
 
 fn describe(call: &str, e: &std::io::Error) -> String {
     match e.raw_os_error() {
-        Some(libc::EPERM) => format!(
-            "{call}: EPERM (blocked by seccomp or kernel.io_uring_disabled=2)"
-        ),
-        Some(libc::ENOSYS) => format!("{call}: ENOSYS (kernel without io_uring, or blocked by seccomp)"),
-        Some(libc::EACCES) => format!("{call}: EACCES (kernel.io_uring_disabled=1 and not in io_uring_group)"),
-        Some(libc::EINVAL) => format!("{call}: EINVAL (kernel too old for the features this engine needs)"),
+        Some(libc::EPERM) => {
+            format!("{call}: EPERM (blocked by seccomp or kernel.io_uring_disabled=2)")
+        }
+        Some(libc::ENOSYS) => {
+            format!("{call}: ENOSYS (kernel without io_uring, or blocked by seccomp)")
+        }
+        Some(libc::EACCES) => {
+            format!("{call}: EACCES (kernel.io_uring_disabled=1 and not in io_uring_group)")
+        }
+        Some(libc::EINVAL) => {
+            format!("{call}: EINVAL (kernel too old for the features this engine needs)")
+        }
         _ => format!("{call}: {e}"),
     }
 }
@@ -95,7 +101,8 @@ impl UringEngine {
             .register_files_sparse(slots)
             .map_err(|e| describe("io_uring_register(FILES_SPARSE)", &e))?;
         if opts.async_reads {
-            let n = if opts.iowq_workers == 0 { crate::sys::cpu_count() } else { opts.iowq_workers };
+            let n =
+                if opts.iowq_workers == 0 { crate::sys::cpu_count() } else { opts.iowq_workers };
             let mut max = [n, n];
             ring.submitter()
                 .register_iowq_max_workers(&mut max)
@@ -116,7 +123,8 @@ impl UringEngine {
     fn run_chunk(&mut self, root: RawFd, reqs: &mut [Req], start: usize, buf: &mut [u8]) -> usize {
         self.slot_of.clear();
         self.open_res.clear();
-        let read_flags = if self.opts.async_reads { squeue::Flags::ASYNC } else { squeue::Flags::empty() };
+        let read_flags =
+            if self.opts.async_reads { squeue::Flags::ASYNC } else { squeue::Flags::empty() };
         let mut expected = 0usize;
         let mut i = start;
         {
@@ -124,7 +132,13 @@ impl UringEngine {
             while i < reqs.len() && i - start < self.opts.batch as usize {
                 let r = &reqs[i];
                 let held = r.held != NO_HANDLE;
-                let need = if held { 1 } else if r.keep { 2 } else { 3 };
+                let need = if held {
+                    1
+                } else if r.keep {
+                    2
+                } else {
+                    3
+                };
                 if sq.capacity() - sq.len() < need || (!held && self.free.is_empty()) {
                     break;
                 }
@@ -156,7 +170,8 @@ impl UringEngine {
                             .flags(squeue::Flags::IO_HARDLINK)
                             .user_data(k << 2 | OP_OPEN),
                     );
-                    let link = if r.keep { squeue::Flags::empty() } else { squeue::Flags::IO_HARDLINK };
+                    let link =
+                        if r.keep { squeue::Flags::empty() } else { squeue::Flags::IO_HARDLINK };
                     entries[1] = Some(
                         opcode::Read::new(types::Fixed(slot), dst, r.cap)
                             .offset(0)
@@ -165,7 +180,11 @@ impl UringEngine {
                             .user_data(k << 2 | OP_READ),
                     );
                     if !r.keep {
-                        entries[2] = Some(opcode::Close::new(types::Fixed(slot)).build().user_data(k << 2 | OP_CLOSE));
+                        entries[2] = Some(
+                            opcode::Close::new(types::Fixed(slot))
+                                .build()
+                                .user_data(k << 2 | OP_CLOSE),
+                        );
                     }
                 }
                 self.open_res.push(0);

@@ -49,7 +49,8 @@ mod tests {
 
     #[test]
     fn v1_and_v2() {
-        let v: Vec<_> = lines(b"12:cpu,cpuacct:/a:b\n0::/user.slice\n").collect::<Result<_, _>>().unwrap();
+        let v: Vec<_> =
+            lines(b"12:cpu,cpuacct:/a:b\n0::/user.slice\n").collect::<Result<_, _>>().unwrap();
         assert_eq!(v[0].hierarchy_id, 12);
         assert_eq!(v[0].controller_list().collect::<Vec<_>>(), vec![&b"cpu"[..], b"cpuacct"]);
         assert_eq!(v[0].path, b"/a:b");

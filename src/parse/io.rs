@@ -49,12 +49,23 @@ mod tests {
     #[test]
     fn fields() {
         let mut io = IoFields::default();
-        parse(b"rchar: 1\nwchar: 2\nsyscr: 3\nsyscw: 4\nread_bytes: 5\nwrite_bytes: 6\n\
-cancelled_write_bytes: -7\n", &mut io)
+        parse(
+            b"rchar: 1\nwchar: 2\nsyscr: 3\nsyscw: 4\nread_bytes: 5\nwrite_bytes: 6\n\
+cancelled_write_bytes: -7\n",
+            &mut io,
+        )
         .unwrap();
         assert_eq!(
             io,
-            IoFields { rchar: 1, wchar: 2, syscr: 3, syscw: 4, read_bytes: 5, write_bytes: 6, cancelled_write_bytes: -7 }
+            IoFields {
+                rchar: 1,
+                wchar: 2,
+                syscr: 3,
+                syscw: 4,
+                read_bytes: 5,
+                write_bytes: 6,
+                cancelled_write_bytes: -7
+            }
         );
         assert!(parse(b"rchar: 1\n", &mut io).is_err());
         assert_eq!(io, IoFields::default());

@@ -36,7 +36,16 @@ mod tests {
         assert_eq!(s, SchedstatFields::default());
         parse(b"1 2 3 future fields\n", &mut s).unwrap();
         assert_eq!(s, SchedstatFields { run_ns: 1, wait_ns: 2, timeslices: 3 });
-        for bad in [&b""[..], b"1 2\n", b"1 2 3\t4\n", b"1  2 3\n", b"1 2 x\n", b"-1 2 3\n", b"1 2 3\n\n", b"99999999999999999999 1 1\n"] {
+        for bad in [
+            &b""[..],
+            b"1 2\n",
+            b"1 2 3\t4\n",
+            b"1  2 3\n",
+            b"1 2 x\n",
+            b"-1 2 3\n",
+            b"1 2 3\n\n",
+            b"99999999999999999999 1 1\n",
+        ] {
             s = SchedstatFields { run_ns: 1, wait_ns: 1, timeslices: 1 };
             assert!(parse(bad, &mut s).is_err(), "{:?}", String::from_utf8_lossy(bad));
             assert_eq!(s, SchedstatFields::default());

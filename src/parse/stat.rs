@@ -15,7 +15,10 @@ pub fn parse<'a>(buf: &'a [u8], out: &mut StatFields) -> Result<&'a [u8], ParseE
 }
 
 /// As [`parse`], also returning the state letter (field 3).
-pub fn parse_with_state<'a>(buf: &'a [u8], out: &mut StatFields) -> Result<(&'a [u8], u8), ParseError> {
+pub fn parse_with_state<'a>(
+    buf: &'a [u8],
+    out: &mut StatFields,
+) -> Result<(&'a [u8], u8), ParseError> {
     let r = parse_inner(buf, out);
     if r.is_err() {
         *out = StatFields::default();
@@ -97,7 +100,11 @@ fn parse_inner<'a>(buf: &'a [u8], out: &mut StatFields) -> Result<(&'a [u8], u8)
             return Err(err("stat: bad number"));
         }
         // 19 digits always fit in 64 bits; only longer tokens need the checked parse.
-        *v = if i - start > 19 { super::u64_dec(&b[start..i]).map_err(|_| err("stat: number overflows 64 bits"))? } else { n };
+        *v = if i - start > 19 {
+            super::u64_dec(&b[start..i]).map_err(|_| err("stat: number overflows 64 bits"))?
+        } else {
+            n
+        };
     }
     let u = |f: usize| -> Result<u64, ParseError> {
         if neg & (1 << (f - 3)) != 0 {
@@ -200,7 +207,9 @@ mod tests {
         assert_eq!(s, StatFields::default());
         let neg_unsigned = String::from_utf8(LINE.to_vec()).unwrap().replace(" 12345 ", " -12345 ");
         assert!(parse(neg_unsigned.as_bytes(), &mut s).is_err());
-        let huge = String::from_utf8(LINE.to_vec()).unwrap().replace(" 20 0 1 ", " 20 0 99999999999999999999 ");
+        let huge = String::from_utf8(LINE.to_vec())
+            .unwrap()
+            .replace(" 20 0 1 ", " 20 0 99999999999999999999 ");
         assert!(parse(huge.as_bytes(), &mut s).is_err(), "num_threads overflowing i64");
     }
 
@@ -209,7 +218,11 @@ mod tests {
         let hay: Vec<u8> = (0..200u32).map(|i| (i * 37 % 251) as u8).collect();
         for n in 0..=255u8 {
             for len in [0, 1, 7, 8, 9, 15, 16, 17, 100, 200] {
-                assert_eq!(rfind(&hay[..len], n), hay[..len].iter().rposition(|&c| c == n), "{n} {len}");
+                assert_eq!(
+                    rfind(&hay[..len], n),
+                    hay[..len].iter().rposition(|&c| c == n),
+                    "{n} {len}"
+                );
             }
         }
     }

@@ -27,9 +27,7 @@ pub fn parse<'a>(buf: &'a [u8], out: &mut StatusFields) -> Result<StatusTexts<'a
 
 fn kib(v: &[u8]) -> Result<u64, ParseError> {
     let n = v.strip_suffix(b" kB").unwrap_or(v);
-    u64_dec(n)?
-        .checked_mul(1024)
-        .ok_or(err("status: size overflows 64 bits"))
+    u64_dec(n)?.checked_mul(1024).ok_or(err("status: size overflows 64 bits"))
 }
 
 fn ids(v: &[u8], out: &mut [u64; 4]) -> Result<(), ParseError> {
@@ -132,7 +130,10 @@ CapEff:\t000001ffffffffff\nvoluntary_ctxt_switches:\t7\nnonvoluntary_ctxt_switch
         let mut s = StatusFields::default();
         assert!(parse(b"Name:\tx\nVmRSS:\t12x kB\n", &mut s).is_err());
         assert!(parse(b"Name:\tx\nUid:\t1\t2\t3\t4\t5\n", &mut s).is_err());
-        assert!(parse(b"Name:\tx\nGid:\t1\t2\n", &mut s).is_err(), "missing ids would read as root");
+        assert!(
+            parse(b"Name:\tx\nGid:\t1\t2\n", &mut s).is_err(),
+            "missing ids would read as root"
+        );
         assert!(parse(b"", &mut s).is_err());
         assert!(parse(b"\x00\xff\xfe", &mut s).is_err());
         assert_eq!(s, StatusFields::default());

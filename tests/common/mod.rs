@@ -64,7 +64,10 @@ impl Reexec {
         match self.echo {
             Echo::Together => println!("---- child {name} ----\n{out}{err}"),
             Echo::Split => {
-                println!("---- child {name} ({:.1} s) stdout ----\n{out}", t0.elapsed().as_secs_f64());
+                println!(
+                    "---- child {name} ({:.1} s) stdout ----\n{out}",
+                    t0.elapsed().as_secs_f64()
+                );
                 if !err.trim().is_empty() {
                     println!("---- child {name} stderr ----\n{err}");
                 }
