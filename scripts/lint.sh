@@ -40,6 +40,8 @@ missing_docs() {
 	if [ -n "$out" ]; then
 		echo "lint: public items without docs (missing_docs), by file:"
 		echo "$out" | sed 's/^/  /'
+	else
+		echo "lint: public items without docs (missing_docs): 0"
 	fi
 	return 0
 }
