@@ -88,7 +88,7 @@ class Data:
         return names
 
 
-# Each Rust group's floor (benches/scan.rs): the syscalls the kernel serves anyway.
+# Each Rust group's floor (benches/scan/variants.rs): the syscalls the kernel serves anyway.
 FLOOR = {
     "stat": "floor/pread-held-stat",
     "3files": "floor/pread-held-stat-status-io",
