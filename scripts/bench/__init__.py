@@ -7,6 +7,8 @@
   gobench    running the Go benchmarks (`go test -bench`)
   parse      reading their output: criterion's estimates.json + procuring-summary.json, go test lines
   data       the saved results, and what is computed from them (per process, per scan, floors)
-  markdown   rendering docs/BENCHMARKS.md (tables, ratios, checks)
+  fmt        number formats and the Markdown table
+  ratios     what is compared: ratio table, linearity, io_uring verdict, consistency checks, headline
+  markdown   rendering docs/BENCHMARKS.md (each group's tables, the page's text)
   plot       docs/scan_cpu.png with matplotlib, else with tinypng (a built-in PNG writer)
 """
