@@ -12,9 +12,10 @@ For each process count (default 500, 2000, 10000) it runs
 then writes the Markdown report and the plot. Raw results are kept in
 target/bench-report/results.json; `--render-only` re-renders from them.
 
-The parts live in scripts/bench/ (see its __init__.py): spawn (children, limits), criterion and
-gobench (running), parse (their output), data (per-process and per-scan values), ratios
-(comparisons and checks), markdown (docs/BENCHMARKS.md), plot (docs/scan_cpu.png). This file only ties them together.
+The parts live in scripts/bench/ (see its __init__.py): spawn (children, limits), criterion
+and gobench (running), parse (their output), data (per-process and per-scan values), ratios
+(comparisons and checks), markdown (docs/BENCHMARKS.md), plot (docs/scan_cpu.png). This file
+only ties them together.
 
 Usage:
   python3 scripts/bench_report.py                     # the real run (500, 2000, 10000)
