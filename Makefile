@@ -31,6 +31,10 @@ fmt-check:
 header-check:
 	cbindgen --quiet --config cbindgen.toml --output include/procuring.h --verify .
 
+# clippy, rustdoc, go vet + staticcheck (cgo and CGO_ENABLED=0), gofmt, py_compile.
+lint:
+	$(GO_ENV) CARGO=$(CARGO) GO=$(GO) scripts/lint.sh
+
 examples/c/ps: examples/c/ps.c include/procuring.h lib
 	$(CC) $(CFLAGS) -Iinclude -o $@ examples/c/ps.c -L$(LIBDIR) -lprocuring -Wl,-rpath,$(LIBDIR)
 
@@ -43,7 +47,7 @@ run: lib
 run-c: examples/c/ps
 	./examples/c/ps
 
-test: fmt-check header-check test-rust test-c test-go test-fuzz
+test: fmt-check header-check lint test-rust test-c test-go test-fuzz
 	@echo "make test: all suites passed"
 
 # Tests that skip their checks (not root, no unshare, ...) are listed at the end.

@@ -6,9 +6,17 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Error {
     /// The proc root could not be opened.
-    Root { path: PathBuf, errno: i32 },
+    Root {
+        /// The proc root (`/proc` unless the options name another).
+        path: PathBuf,
+        /// The `errno` of the failed `open`.
+        errno: i32,
+    },
     /// Listing the proc root failed.
-    List { errno: i32 },
+    List {
+        /// The `errno` of the failed `getdents64` (or of re-opening the directory).
+        errno: i32,
+    },
     /// io_uring was asked for explicitly and cannot be used; the text says why.
     UringUnavailable(String),
     /// An argument was invalid; the text says which.

@@ -41,15 +41,26 @@ pub const PROCURING_ENGINE_URING: u32 = 1;
 /// Engine: plain syscalls.
 pub const PROCURING_ENGINE_SYNC: u32 = 2;
 
-/// File indices: bit `1 << PROCURING_FILE_x` in file masks, and index into `errors`.
+/// File index of `/proc/<pid>/stat` (always read). File indices are the bit numbers of file
+/// masks (`1 << PROCURING_FILE_x` in `procuring_options.files`, `read_mask`, `cached_mask`) and
+/// indices into `procuring_record.errors`; `procuring_file_name` gives the file's name.
 pub const PROCURING_FILE_STAT: u32 = 0;
+/// File index of `/proc/<pid>/status` (`procuring_record.status`).
 pub const PROCURING_FILE_STATUS: u32 = 1;
+/// File index of `/proc/<pid>/io` (`procuring_record.io`; another user's needs privilege).
 pub const PROCURING_FILE_IO: u32 = 2;
+/// File index of `/proc/<pid>/comm` (`procuring_record.comm`; identity, cached per process).
 pub const PROCURING_FILE_COMM: u32 = 3;
+/// File index of `/proc/<pid>/cmdline` (`procuring_record.cmdline`; identity).
 pub const PROCURING_FILE_CMDLINE: u32 = 4;
+/// File index of the `/proc/<pid>/exe` link (`procuring_record.exe`; identity).
 pub const PROCURING_FILE_EXE: u32 = 5;
+/// File index of `/proc/<pid>/cgroup` (`procuring_record.cgroup`; identity).
 pub const PROCURING_FILE_CGROUP: u32 = 6;
+/// File index of `/proc/<pid>/environ` (`procuring_record.environ`; identity, not read by
+/// default).
 pub const PROCURING_FILE_ENVIRON: u32 = 7;
+/// File index of `/proc/<pid>/schedstat` (`procuring_record.schedstat`).
 pub const PROCURING_FILE_SCHEDSTAT: u32 = 8;
 
 /// Scan flag: re-read identity files even when cached.
@@ -61,7 +72,7 @@ pub const PROCURING_SCAN_SKIP_STAT: u32 = 2;
 /// is in `cached_mask`, not in `read_mask`); for callers that keep earlier texts themselves.
 pub const PROCURING_SCAN_OMIT_CACHED: u32 = 4;
 
-/// Options of [`procuring_scanner_new`]. Initialise with [`procuring_options_init`], then
+/// Options of `procuring_scanner_new`. Initialise with `procuring_options_init`, then
 /// change what you need: fields added by later versions get their defaults that way.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
@@ -89,13 +100,16 @@ pub struct procuring_options {
     /// sync: threads sharing the reads of one scan (default 1; more cut wall time, not CPU).
     pub threads: u32,
     /// Non-zero: re-read stat only for processes that ran since the last scan (schedstat
-    /// decides; reused stat has `PROCURING_FILE_STAT` in `cached_mask`). Default 0. See the
-    /// Rust `Options::reuse_idle_stat` for which stat fields may then be old.
+    /// decides; reused stat has `PROCURING_FILE_STAT` in `cached_mask`). Default 0. Exact
+    /// then: what changes only when the process runs (`utime`, `stime`, fault counters,
+    /// `num_threads`, `vsize`, `comm`, `starttime`); as old as the process's last run: `state`,
+    /// `ppid`, `tpgid`, `flags`, `priority`, `nice`, `policy`, `rt_priority`, `rss`, `rsslim`,
+    /// `processor`. Multi-threaded processes always get a fresh `stat`. Rust:
+    /// `Options::reuse_idle_stat`.
     pub reuse_idle_stat: u32,
     /// Non-zero: list the proc root on every `procuring_scan`. Default 0: a scan keeps the
     /// previous pid list when the kernel's fork counter shows no process was created since
-    /// (`stats.list_reused` says when; exits are still seen). See the Rust
-    /// `Options::list_every_scan`.
+    /// (`stats.list_reused` says when; exits are still seen). Rust: `Options::list_every_scan`.
     pub list_every_scan: u32,
 }
 
@@ -118,10 +132,12 @@ impl std::fmt::Debug for procuring_scanner {
 pub struct procuring_snapshot {
     /// `count` records, ascending by pid.
     pub records: *const ProcRecord,
+    /// Number of records.
     pub count: usize,
-    /// The text arena every `StrRef` of the records points into (`arena_len` bytes, not
-    /// NUL-terminated).
+    /// The text arena every `procuring_str` of the records points into (`arena_len` bytes,
+    /// not NUL-terminated): the text of `s` is `arena + s.off`, `s.len` bytes.
     pub arena: *const u8,
+    /// Bytes in `arena`.
     pub arena_len: usize,
     /// Counters of the scan.
     pub stats: ScanStats,
@@ -183,7 +199,8 @@ fn scanner_mut<'a>(s: *mut procuring_scanner) -> Result<&'a mut procuring_scanne
     Ok(s)
 }
 
-/// The ABI version this library implements ([`PROCURING_ABI_VERSION`]).
+/// The ABI version this library implements: compare with `PROCURING_ABI_VERSION` of the header
+/// the program was built with.
 #[no_mangle]
 pub extern "C" fn procuring_abi_version() -> u32 {
     PROCURING_ABI_VERSION

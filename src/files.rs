@@ -27,7 +27,8 @@ pub enum ProcFile {
     Schedstat = 8,
 }
 
-/// Number of [`ProcFile`] kinds.
+/// Number of file kinds (`PROCURING_FILE_STAT` to `PROCURING_FILE_SCHEDSTAT`; Rust: `ProcFile`),
+/// and the length of `procuring_record.errors`.
 pub const FILE_COUNT: usize = 9;
 
 impl ProcFile {

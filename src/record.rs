@@ -3,7 +3,8 @@
 
 use crate::files::{FileSet, ProcFile, FILE_COUNT};
 
-/// A byte range in the snapshot's arena. `len == 0` is an empty string.
+/// A byte range in the snapshot's arena (`procuring_snapshot.arena`; Rust: `Snapshot::bytes`).
+/// `len == 0` is an empty string.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct StrRef {
@@ -19,50 +20,57 @@ pub const FILE_ERR_PARSE: i32 = -1;
 
 /// Everything the scanner read about one process.
 ///
-/// Which parts are valid is given by `read_mask` (bit `1 << ProcFile` set: the file was read and
-/// parsed) and `errors[ProcFile]` (non-zero: why that file could not be read). A field whose file
-/// is not in `read_mask` is zero and must not be used. Field meanings and units follow
+/// Which parts are valid is given by `read_mask` (bit `1 << PROCURING_FILE_x` set: the file was
+/// read and parsed) and `errors[PROCURING_FILE_x]` (non-zero: why that file could not be read);
+/// in Rust the index is `ProcFile::X as usize`, or use `ProcRecord::has` and `ProcRecord::error`.
+/// A field whose file is not in `read_mask` is zero and must not be used. Field meanings and units follow
 /// `proc(5)` and `prometheus/procfs`: times in clock ticks, `rss` in pages, status sizes in bytes.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ProcRecord {
     /// Process id (the directory name under the proc root).
     pub pid: i32,
-    /// Files read and parsed successfully (`1 << ProcFile`).
+    /// Files read and parsed successfully: bit `1 << PROCURING_FILE_x` (Rust: `ProcFile`).
+    /// Includes the files served from an earlier read (`cached_mask`) unless the scan was asked
+    /// not to copy them (`PROCURING_SCAN_OMIT_CACHED`).
     pub read_mask: u32,
     /// Files whose value came from an earlier read instead of a read this scan: identity files
     /// from the per-lifetime cache, and `stat` of a process that has not run since the last
-    /// scan under [`crate::Options::reuse_idle_stat`].
+    /// scan with `procuring_options.reuse_idle_stat` set (Rust: `Options::reuse_idle_stat`).
+    /// Same bits as `read_mask`.
     pub cached_mask: u32,
     /// State letter from `stat` (`R`, `S`, `Z`, ...).
     pub state: u8,
     /// Padding, always zero.
     pub _pad: [u8; 3],
-    /// Per file: 0, an `errno` (`ENOENT`/`ESRCH` gone, `EACCES`/`EPERM` not permitted), or
-    /// [`FILE_ERR_PARSE`].
+    /// Per file, indexed by `PROCURING_FILE_x`: 0 (read, or not requested), an `errno`
+    /// (`ENOENT`/`ESRCH`: the process is gone; `EACCES`/`EPERM`: not permitted), or
+    /// `PROCURING_FILE_ERR_PARSE` (Rust: `FILE_ERR_PARSE`).
     pub errors: [i32; FILE_COUNT],
     /// Padding, always zero.
     pub _pad2: u32,
 
-    /// Fields of `stat`, valid when `read_mask` has [`ProcFile::Stat`].
+    /// Fields of `stat`, valid when `read_mask` has bit `PROCURING_FILE_STAT`.
     pub stat: StatFields,
-    /// Fields of `status`, valid when `read_mask` has [`ProcFile::Status`].
+    /// Fields of `status`, valid when `read_mask` has bit `PROCURING_FILE_STATUS`.
     pub status: StatusFields,
-    /// Fields of `io`, valid when `read_mask` has [`ProcFile::Io`].
+    /// Fields of `io`, valid when `read_mask` has bit `PROCURING_FILE_IO`.
     pub io: IoFields,
-    /// Fields of `schedstat`, valid when `read_mask` has [`ProcFile::Schedstat`].
+    /// Fields of `schedstat`, valid when `read_mask` has bit `PROCURING_FILE_SCHEDSTAT`.
     pub schedstat: SchedstatFields,
 
     // ---- identity texts, raw bytes exactly as the kernel returned them ----
-    /// `comm` file content (including its trailing newline).
+    /// `comm` file content (including its trailing newline), valid with `PROCURING_FILE_COMM`.
     pub comm: StrRef,
-    /// `cmdline` content with its NUL separators (and trailing NUL) kept.
+    /// `cmdline` content with its NUL separators (and trailing NUL) kept; empty for kernel
+    /// threads and zombies. Valid with `PROCURING_FILE_CMDLINE`.
     pub cmdline: StrRef,
-    /// `exe` link target; empty for kernel threads and zombies (`ENOENT`, as procfs).
+    /// `exe` link target, valid with `PROCURING_FILE_EXE`; for kernel threads and zombies the
+    /// link cannot be read (`errors[PROCURING_FILE_EXE]` is `ENOENT`, as procfs) and it is empty.
     pub exe: StrRef,
-    /// `cgroup` file content.
+    /// `cgroup` file content, valid with `PROCURING_FILE_CGROUP`.
     pub cgroup: StrRef,
-    /// `environ` content with its NUL separators kept.
+    /// `environ` content with its NUL separators kept, valid with `PROCURING_FILE_ENVIRON`.
     pub environ: StrRef,
 }
 
@@ -145,11 +153,12 @@ pub struct ScanStats {
     /// Files longer than the first read buffer, re-read in full.
     pub overflows: u32,
     /// `stat` records served from the previous read because `schedstat` showed the process had
-    /// not run ([`crate::Options::reuse_idle_stat`]).
+    /// not run (`procuring_options.reuse_idle_stat`; Rust: `Options::reuse_idle_stat`).
     pub stat_reused: u32,
     /// 1 when this scan kept the pid list of the previous scan instead of listing the proc root
     /// again, because the kernel's fork counter showed no process had been created since
-    /// (exits are still seen: their reads fail). See [`crate::Options::list_every_scan`].
+    /// (exits are still seen: their reads fail). See `procuring_options.list_every_scan`
+    /// (Rust: `Options::list_every_scan`).
     pub list_reused: u32,
     /// Reserved (0).
     pub _pad: u32,
@@ -221,24 +230,41 @@ impl Snapshot {
 pub struct StatFields {
     /// `comm` as it appears between the parentheses.
     pub comm: StrRef,
+    /// Parent process id (field 4 of proc(5)).
     pub ppid: i64,
+    /// Process group id.
     pub pgrp: i64,
+    /// Session id.
     pub session: i64,
+    /// Controlling terminal, encoded as the kernel prints it (minor in bits 31-20 and 7-0,
+    /// major in bits 15-8); 0 for none.
     pub tty: i64,
+    /// Foreground process group of the controlling terminal; -1 for none.
     pub tpgid: i64,
+    /// Kernel flags word of the process (`PF_*` of `linux/sched.h`).
     pub flags: u64,
+    /// Minor page faults (no disk read needed).
     pub minflt: u64,
+    /// Minor page faults of the waited-for children.
     pub cminflt: u64,
+    /// Major page faults (a page read from disk).
     pub majflt: u64,
+    /// Major page faults of the waited-for children.
     pub cmajflt: u64,
     /// User time in clock ticks.
     pub utime: u64,
     /// System time in clock ticks.
     pub stime: u64,
+    /// User time of the waited-for children in clock ticks.
     pub cutime: i64,
+    /// System time of the waited-for children in clock ticks.
     pub cstime: i64,
+    /// Scheduling priority as the kernel prints it: nice + 20 for normal policies,
+    /// -1 - `rt_priority` for real-time ones.
     pub priority: i64,
+    /// Nice value, -20 (highest priority) to 19 (lowest).
     pub nice: i64,
+    /// Threads in the process.
     pub num_threads: i64,
     /// Start time after boot in clock ticks: with the pid, the identity of the process.
     pub starttime: u64,
@@ -246,15 +272,25 @@ pub struct StatFields {
     pub vsize: u64,
     /// Resident set size in pages.
     pub rss: i64,
+    /// Soft limit on the resident set size in bytes (`RLIMIT_RSS`).
     pub rsslim: u64,
+    /// Address above which the program text can run.
     pub startcode: u64,
+    /// Address below which the program text can run.
     pub endcode: u64,
+    /// Address of the start (bottom) of the stack.
     pub startstack: u64,
+    /// CPU the process last ran on.
     pub processor: u64,
+    /// Real-time priority, 1 to 99 for real-time policies, 0 otherwise.
     pub rt_priority: u64,
+    /// Scheduling policy (`SCHED_*` of `linux/sched.h`).
     pub policy: u64,
+    /// Time spent waiting for block I/O in clock ticks (delay accounting).
     pub delayacct_blkio_ticks: u64,
+    /// Time spent running a virtual CPU of a guest in clock ticks.
     pub guest_time: i64,
+    /// Guest time of the waited-for children in clock ticks.
     pub cguest_time: i64,
 }
 
@@ -270,35 +306,61 @@ pub struct StatusFields {
     pub nspids: StrRef,
     /// `Cpus_allowed_list:` value as text (e.g. `0-3,8`).
     pub cpus_allowed_list: StrRef,
+    /// Padding, always zero.
     pub _pad: u32,
+    /// `Tgid:`: thread group id (the process id).
     pub tgid: i64,
+    /// `VmPeak:`: peak virtual memory size.
     pub vm_peak: u64,
+    /// `VmSize:`: virtual memory size.
     pub vm_size: u64,
+    /// `VmLck:`: locked memory size.
     pub vm_lck: u64,
+    /// `VmPin:`: pinned memory size (pages that cannot be moved).
     pub vm_pin: u64,
+    /// `VmHWM:`: peak resident set size (high water mark).
     pub vm_hwm: u64,
+    /// `VmRSS:`: resident set size (`rss_anon + rss_file + rss_shmem`).
     pub vm_rss: u64,
+    /// `RssAnon:`: resident anonymous memory.
     pub rss_anon: u64,
+    /// `RssFile:`: resident file mappings.
     pub rss_file: u64,
+    /// `RssShmem:`: resident shared memory (shmem, tmpfs, shared anonymous mappings).
     pub rss_shmem: u64,
+    /// `VmData:`: size of the data segment.
     pub vm_data: u64,
+    /// `VmStk:`: size of the stack.
     pub vm_stk: u64,
+    /// `VmExe:`: size of the program text.
     pub vm_exe: u64,
+    /// `VmLib:`: size of shared library code.
     pub vm_lib: u64,
+    /// `VmPTE:`: size of the page table entries.
     pub vm_pte: u64,
+    /// `VmPMD:`: size of the second-level page tables (not printed by newer kernels: 0).
     pub vm_pmd: u64,
+    /// `VmSwap:`: swapped-out anonymous memory.
     pub vm_swap: u64,
+    /// `HugetlbPages:`: size of hugetlb memory mapped.
     pub hugetlb_pages: u64,
+    /// `voluntary_ctxt_switches:`: times the process gave up the CPU (blocked).
     pub voluntary_ctxt_switches: u64,
+    /// `nonvoluntary_ctxt_switches:`: times the process was preempted.
     pub nonvoluntary_ctxt_switches: u64,
     /// Real, effective, saved set and filesystem uid.
     pub uids: [u64; 4],
     /// Real, effective, saved set and filesystem gid.
     pub gids: [u64; 4],
+    /// `CapInh:`: inheritable capability set (bit n: capability n).
     pub cap_inh: u64,
+    /// `CapPrm:`: permitted capability set.
     pub cap_prm: u64,
+    /// `CapEff:`: effective capability set.
     pub cap_eff: u64,
+    /// `CapBnd:`: capability bounding set.
     pub cap_bnd: u64,
+    /// `CapAmb:`: ambient capability set.
     pub cap_amb: u64,
 }
 
@@ -306,12 +368,19 @@ pub struct StatusFields {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct IoFields {
+    /// Bytes read through `read(2)` and similar calls (page cache hits included).
     pub rchar: u64,
+    /// Bytes written through `write(2)` and similar calls.
     pub wchar: u64,
+    /// Read system calls.
     pub syscr: u64,
+    /// Write system calls.
     pub syscw: u64,
+    /// Bytes this process caused to be fetched from storage.
     pub read_bytes: u64,
+    /// Bytes this process caused to be sent to storage.
     pub write_bytes: u64,
+    /// Bytes whose write to storage was cancelled (a truncated dirty page cache).
     pub cancelled_write_bytes: i64,
 }
 
