@@ -4,6 +4,7 @@ package procuring
 
 import (
 	"errors"
+	"math/bits"
 	"os"
 	"os/exec"
 	"runtime"
@@ -15,13 +16,16 @@ import (
 	"time"
 )
 
-// TestBatching: one library scan per file and listing, shared by every Proc of the
-// listing; files asked before are read by the first batch of later listings.
+// TestBatching: a file asked of every process of a listing is read in a few small
+// windows and then one library scan for the rest; later listings read the files the
+// previous one asked of most processes in their first batch; a file asked of one process
+// reads that process only.
 func TestBatching(t *testing.T) {
 	startKids(t)
 	for _, engine := range engines() {
 		t.Run(engine, func(t *testing.T) {
 			fs := mustFS(t, "/proc", engine)
+			be := backendOf(t, fs)
 			ps, err := fs.AllProcs()
 			if err != nil {
 				t.Fatal(err)
@@ -29,57 +33,86 @@ func TestBatching(t *testing.T) {
 			if n := fs.ScanCount(); n != 0 {
 				t.Fatalf("AllProcs scanned %d times", n)
 			}
+			// Windows of 1, 2, 4, ... pids while the loop goes on, then the rest at once.
+			maxScans := int64(bits.Len(windowFull))
 			for _, p := range ps {
 				p.Stat()
 			}
-			if n := fs.ScanCount(); n != 1 {
-				t.Fatalf("Stat of %d procs: %d scans, want 1", len(ps), n)
+			if n := fs.ScanCount(); n < 2 || n > maxScans {
+				t.Fatalf("Stat of %d procs: %d scans, want 2..%d", len(ps), n, maxScans)
 			}
+			if c := be.lastScan(); int(c.returned) < len(ps)*3/4 {
+				t.Fatalf("Stat of %d procs: last batch %+v, want most of them", len(ps), c)
+			}
+			before := fs.ScanCount()
 			for _, p := range ps {
 				p.Comm()
 				p.Stat()
 				p.Executable()
 			}
-			if n := fs.ScanCount(); n != 3 {
-				t.Fatalf("Comm+Executable: %d scans, want 3", n)
+			// Comm and Executable go window by window in step, and then in one batch.
+			if n := fs.ScanCount() - before; n < 3 || n > 2*maxScans {
+				t.Fatalf("Comm+Executable: %d scans, want 3..%d", n, 2*maxScans)
 			}
 			ps2, _ := fs.AllProcs()
+			before = fs.ScanCount()
 			for _, p := range ps2 {
 				p.Stat()
 				p.Comm()
 				p.Executable()
 			}
-			if n := fs.ScanCount(); n != 4 {
-				t.Fatalf("second listing: %d scans, want 4 (sticky comm, exe)", n)
+			if n := fs.ScanCount() - before; n != 1 {
+				t.Fatalf("second listing: %d scans, want 1 (stat, comm and exe asked of all before)", n)
 			}
 			// Values are as of the batch: a second call does not read again.
 			self := indexOf(ps2, os.Getpid())
 			a, _ := ps2[self].Stat()
 			busy(20 * time.Millisecond)
 			b, _ := ps2[self].Stat()
-			if a != b || fs.ScanCount() != 4 {
+			if a != b || fs.ScanCount() != before+1 {
 				t.Fatalf("Stat of a listed Proc changed within its batch")
 			}
 			// Procs.Refresh: the next call reads again.
 			ps2.Refresh()
 			c, _ := ps2[self].Stat()
-			if fs.ScanCount() != 5 || c.UTime+c.STime < a.UTime+a.STime {
-				t.Fatalf("after Refresh: %d scans", fs.ScanCount())
+			if fs.ScanCount() != before+2 || c.UTime+c.STime < a.UTime+a.STime {
+				t.Fatalf("after Refresh: %d scans", fs.ScanCount()-before)
 			}
 			// Proc.Refresh: that Proc reads on every call from now on.
 			p := ps2[self]
 			p.Refresh()
 			p.Stat()
 			p.Stat()
-			if fs.ScanCount() != 7 {
-				t.Fatalf("refreshed Proc: %d scans, want 7", fs.ScanCount())
+			if fs.ScanCount() != before+4 {
+				t.Fatalf("refreshed Proc: %d scans, want 4", fs.ScanCount()-before)
 			}
 			// Single Procs read on every call.
 			sp, _ := fs.Self()
 			sp.Comm()
 			sp.Comm()
-			if fs.ScanCount() != 9 {
-				t.Fatalf("single Proc: %d scans, want 9", fs.ScanCount())
+			if fs.ScanCount() != before+6 {
+				t.Fatalf("single Proc: %d scans, want 6", fs.ScanCount()-before)
+			}
+			// A listing that asks only Stat (comm is read with it: the last listing asked
+			// it of all), then one that asks Comm of one process: stat alone in the first
+			// batch, then one scan of that process.
+			ps3, _ := fs.AllProcs()
+			for _, p := range ps3 {
+				p.Stat()
+			}
+			ps4, _ := fs.AllProcs()
+			before = fs.ScanCount()
+			for _, p := range ps4 {
+				p.Stat()
+			}
+			if c := be.lastScan(); fs.ScanCount() != before+1 || c.returned == 0 || int(c.opened) > len(ps4)/4 {
+				t.Fatalf("listing after one that asked only Stat: %+v, want stat only (held)", c)
+			}
+			if _, err := ps4[len(ps4)/2].Comm(); err != nil {
+				t.Fatal(err)
+			}
+			if n := fs.ScanCount() - before; n != 2 {
+				t.Fatalf("Comm of one process: %d scans, want 1", n-1)
 			}
 		})
 	}
