@@ -9,9 +9,113 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/prometheus/procfs"
 )
+
+// readDirect reads identity file f of pids (a window of a listing) with plain syscalls,
+// the ones procfs makes (open, read to the end or 1 MiB, close; readlink for exe), into a
+// batch of the layout the library's batches have.
+func readDirect(root string, f File, pids []int32) *batch {
+	n := len(pids)
+	b := &batch{pos: make([]int32, n), heads: make([]recHead, n), ids: make([]*identity, n)}
+	ids := make([]identity, n)
+	bufp := directBufs.Get().(*[]byte)
+	defer directBufs.Put(bufp)
+	for i, pid := range pids {
+		b.pos[i] = int32(i)
+		h := &b.heads[i]
+		h.pid = pid
+		path := root + "/" + strconv.Itoa(int(pid)) + "/" + fileNames[f]
+		var text string
+		var errno syscall.Errno
+		if f == FileExe {
+			text, errno = readlinkDirect(path, bufp)
+			if errno == syscall.ENOENT { // kernel thread, zombie, gone: "" (as procfs)
+				text, errno = "", 0
+			}
+		} else {
+			text, errno = readFileDirect(path, bufp)
+		}
+		if errno != 0 {
+			h.errs[f] = int32(errno)
+			continue
+		}
+		h.read = 1 << f
+		ids[i].s[f-FileComm] = text
+		ids[i].have = 1 << f
+		b.ids[i] = &ids[i]
+	}
+	return b
+}
+
+// directBufs are the read buffers of readDirect.
+var directBufs = sync.Pool{New: func() any { b := make([]byte, 4096); return &b }}
+
+// readFileDirect returns the content of path (at most maxFileRead bytes: what procfs keeps).
+func readFileDirect(path string, bufp *[]byte) (string, syscall.Errno) {
+	fd, err := openRetry(path)
+	if err != nil {
+		return "", errnoOf(err)
+	}
+	defer syscall.Close(fd)
+	buf := (*bufp)[:0]
+	for len(buf) < maxFileRead {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, cap(buf))
+		}
+		k, err := syscall.Read(fd, buf[len(buf):cap(buf)])
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return "", errnoOf(err)
+		}
+		if k == 0 {
+			break
+		}
+		buf = buf[:len(buf)+k]
+	}
+	if cap(buf) <= 64<<10 {
+		*bufp = buf
+	}
+	return string(buf), 0
+}
+
+// readlinkDirect returns the target of the link path.
+func readlinkDirect(path string, bufp *[]byte) (string, syscall.Errno) {
+	buf := (*bufp)[:cap(*bufp)]
+	for {
+		k, err := syscall.Readlink(path, buf)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return "", errnoOf(err)
+		}
+		if k < len(buf) {
+			return string(buf[:k]), 0
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+}
+
+func openRetry(path string) (int, error) {
+	for {
+		fd, err := syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+		if err != syscall.EINTR {
+			return fd, err
+		}
+	}
+}
+
+func errnoOf(err error) syscall.Errno {
+	if e, ok := err.(syscall.Errno); ok && e != 0 {
+		return e
+	}
+	return syscall.EIO
+}
 
 // listing is what the Procs of one AllProcs call share: their pids and, per file, the
 // batches that read it.
@@ -118,12 +222,21 @@ func (l *listing) readWindow(f File, w *windows, i int) (*batch, int, error) {
 		idx = append(idx, int32(j))
 		pids = append(pids, l.pids[j])
 	}
-	mask := uint32(1) << f
-	b, err := l.fs.be.scanPids(mask, l.fs.exactFlags(mask), pids)
-	if err != nil {
-		return nil, 0, err
+	var b *batch
+	if identityMask&(1<<f) != 0 {
+		// An identity file alone: read here, as procfs does (the library would read stat
+		// as well, to key its identity cache).
+		b = readDirect(l.fs.root, f, pids)
+		l.fs.direct.Add(1)
+	} else {
+		mask := uint32(1) << f
+		var err error
+		b, err = l.fs.be.scanPids(mask, l.fs.exactFlags(mask), pids)
+		if err != nil {
+			return nil, 0, err
+		}
+		l.fs.scans.Add(1)
 	}
-	l.fs.scans.Add(1)
 	for k, j := range idx {
 		w.at[j] = slot{b: b, ri: b.pos[k]}
 	}
@@ -133,13 +246,15 @@ func (l *listing) readWindow(f File, w *windows, i int) (*batch, int, error) {
 }
 
 // readAll reads file f for every process of the listing in one batch, with the sticky
-// files the listing has not read yet and the files being read window by window in a
-// loop over the listing (Kepler asks five files of each new process in turn).
+// files the listing has not read yet and the files being read window by window in step
+// with f in a loop over the listing (Kepler asks five files of each new process in turn).
 func (l *listing) readAll(f File) (*batch, error) {
 	want := l.fs.sticky.Load() | 1<<f
-	for g := range numFiles {
-		if w := l.win[g]; w != nil && w.size >= windowFull/2 {
-			want |= 1 << g
+	if wf := l.win[f]; wf != nil {
+		for g := range numFiles {
+			if w := l.win[g]; w != nil && w.size > 1 && 2*w.size >= wf.size {
+				want |= 1 << g // in step with f
+			}
 		}
 	}
 	// Stat is read by the first batch of the listing; later batches (another file, or

@@ -44,15 +44,17 @@ func TestBatching(t *testing.T) {
 			if c := be.lastScan(); int(c.returned) < len(ps)*3/4 {
 				t.Fatalf("Stat of %d procs: last batch %+v, want most of them", len(ps), c)
 			}
-			before := fs.ScanCount()
+			before, direct := fs.ScanCount(), fs.st.direct.Load()
 			for _, p := range ps {
 				p.Comm()
 				p.Stat()
 				p.Executable()
 			}
-			// Comm and Executable go window by window in step, and then in one batch.
-			if n := fs.ScanCount() - before; n < 3 || n > 2*maxScans {
-				t.Fatalf("Comm+Executable: %d scans, want 3..%d", n, 2*maxScans)
+			// Comm and Executable go window by window in step (read directly: identity
+			// files), and then in one batch.
+			n, d := fs.ScanCount()-before, fs.st.direct.Load()-direct
+			if n != 1 || d < 2 || d > 2*maxScans {
+				t.Fatalf("Comm+Executable: %d scans and %d direct windows, want 1 and 2..%d", n, d, 2*maxScans)
 			}
 			ps2, _ := fs.AllProcs()
 			before = fs.ScanCount()
@@ -108,11 +110,19 @@ func TestBatching(t *testing.T) {
 			if c := be.lastScan(); fs.ScanCount() != before+1 || c.returned == 0 || int(c.opened) > len(ps4)/4 {
 				t.Fatalf("listing after one that asked only Stat: %+v, want stat only (held)", c)
 			}
+			direct = fs.st.direct.Load()
 			if _, err := ps4[len(ps4)/2].Comm(); err != nil {
 				t.Fatal(err)
 			}
+			if n, d := fs.ScanCount()-before, fs.st.direct.Load()-direct; n != 1 || d != 1 {
+				t.Fatalf("Comm of one process: %d scans, %d direct reads, want 0 and 1", n-1, d)
+			}
+			// IO of one process: one library scan of that process.
+			if _, err := ps4[len(ps4)/2].IO(); err != nil {
+				t.Fatal(err)
+			}
 			if n := fs.ScanCount() - before; n != 2 {
-				t.Fatalf("Comm of one process: %d scans, want 1", n-1)
+				t.Fatalf("IO of one process: %d scans, want 1", n-1)
 			}
 		})
 	}

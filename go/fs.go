@@ -119,8 +119,9 @@ type fsState struct {
 	// wholeListing: every file is read for the whole listing in one batch, never in
 	// windows (for tests of the batches' flags).
 	wholeListing bool
-	// scans counts library scans (for tests and ScanCount).
-	scans atomic.Int64
+	// scans counts library scans (for tests and ScanCount); direct, windows of an identity
+	// file read without the library (for tests).
+	scans, direct atomic.Int64
 	// pl is the listing every Proc of the procfs engine points to (it carries the FS).
 	pl *listing
 }
