@@ -257,6 +257,25 @@ func (l *listing) readAll(f File) (*batch, error) {
 			}
 		}
 	}
+	if !l.fs.identityCache && want&^identityMask == 0 {
+		// Identity files only, exact: read here, as procfs does. A library batch would read
+		// stat of every process as well (with scanRefreshIdentity it does not skip stat),
+		// which costs more than the files asked.
+		var b *batch
+		for g := range numFiles {
+			if want&(1<<g) != 0 && l.src[g].Load() == nil {
+				bg := readDirect(l.fs.root, g, l.pids)
+				l.fs.direct.Add(1)
+				l.src[g].Store(bg)
+				l.win[g] = nil
+				if g == f {
+					b = bg
+				}
+			}
+		}
+		l.refresh = false
+		return b, nil
+	}
 	// Stat is read by the first batch of the listing; later batches (another file, or
 	// sticky files not read yet) skip it: the library then reads only those files, and
 	// stat only for pids it has not seen.

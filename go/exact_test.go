@@ -119,6 +119,26 @@ func waitCmdline(t *testing.T, pid int, want string) {
 	}
 }
 
+// waitExe waits until the exe link of pid resolves to the file target resolves to.
+func waitExe(t *testing.T, pid int, target string) {
+	t.Helper()
+	want, err := filepath.EvalSymlinks(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got, _ := os.Readlink("/proc/" + strconv.Itoa(pid) + "/exe")
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pid %d: exe %q, want %q", pid, got, want)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
 // identityOf is what the identity methods and Stat().Comm return for one process.
 type identityOf struct {
 	StatComm, Comm, Exe string
@@ -260,7 +280,7 @@ func TestExactSameCommExec(t *testing.T) {
 		checkExact(t, fs, k.pid, e+" shim")
 	}
 	k.in.WriteString("go\n")
-	waitCmdline(t, k.pid, "1000")
+	waitExe(t, k.pid, sleep)
 	for e, fs := range fss {
 		for round := range 2 {
 			v := checkExact(t, fs, k.pid, fmt.Sprintf("%s after same-comm exec, listing %d", e, round))
