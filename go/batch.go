@@ -10,105 +10,138 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"unsafe"
 
 	"github.com/prometheus/procfs"
 )
 
-// readDirect reads identity file f of pids (a window of a listing) with plain syscalls,
-// the ones procfs makes (open, read to the end or 1 MiB, close; readlink for exe), into a
-// batch of the layout the library's batches have.
+// readDirect reads identity file f of pids (a window of a listing, or all of it) with
+// plain syscalls, the ones procfs makes (open, read to the end or 1 MiB, close; readlink
+// for exe), into a batch of the layout the library's batches have. Allocations: the
+// slices of the batch and one string for all the texts.
 func readDirect(root string, f File, pids []int32) *batch {
 	n := len(pids)
 	b := &batch{pos: make([]int32, n), heads: make([]recHead, n), ids: make([]*identity, n)}
 	ids := make([]identity, n)
-	bufp := directBufs.Get().(*[]byte)
-	defer directBufs.Put(bufp)
+	spans := make([][2]int, n)
+	d := directBufs.Get().(*directBuf)
+	defer directBufs.Put(d)
+	d.text = d.text[:0]
 	for i, pid := range pids {
 		b.pos[i] = int32(i)
 		h := &b.heads[i]
 		h.pid = pid
-		path := root + "/" + strconv.Itoa(int(pid)) + "/" + fileNames[f]
-		var text string
+		d.path = append(append(append(append(append(d.path[:0], root...), '/'),
+			strconv.Itoa(int(pid))...), '/'), fileNames[f]...)
+		d.path = append(d.path, 0)
+		start := len(d.text)
 		var errno syscall.Errno
 		if f == FileExe {
-			text, errno = readlinkDirect(path, bufp)
+			errno = d.readlink()
 			if errno == syscall.ENOENT { // kernel thread, zombie, gone: "" (as procfs)
-				text, errno = "", 0
+				d.text, errno = d.text[:start], 0
 			}
 		} else {
-			text, errno = readFileDirect(path, bufp)
+			errno = d.readFile()
 		}
 		if errno != 0 {
+			d.text = d.text[:start]
 			h.errs[f] = int32(errno)
 			continue
 		}
 		h.read = 1 << f
-		ids[i].s[f-FileComm] = text
+		spans[i] = [2]int{start, len(d.text)}
 		ids[i].have = 1 << f
 		b.ids[i] = &ids[i]
+	}
+	all := string(d.text)
+	for i := range ids {
+		if ids[i].have != 0 {
+			ids[i].s[f-FileComm] = all[spans[i][0]:spans[i][1]]
+		}
+	}
+	if cap(d.text) > 1<<20 {
+		d.text = nil // not kept for the next read
 	}
 	return b
 }
 
-// directBufs are the read buffers of readDirect.
-var directBufs = sync.Pool{New: func() any { b := make([]byte, 4096); return &b }}
+// directBuf is the path and text buffer of readDirect.
+type directBuf struct {
+	path, text []byte
+}
 
-// readFileDirect returns the content of path (at most maxFileRead bytes: what procfs keeps).
-func readFileDirect(path string, bufp *[]byte) (string, syscall.Errno) {
-	fd, err := openRetry(path)
-	if err != nil {
-		return "", errnoOf(err)
-	}
-	defer syscall.Close(fd)
-	buf := (*bufp)[:0]
-	for len(buf) < maxFileRead {
-		if len(buf) == cap(buf) {
-			buf = slices.Grow(buf, cap(buf))
+var directBufs = sync.Pool{New: func() any { return &directBuf{path: make([]byte, 0, 64), text: make([]byte, 0, 4096)} }}
+
+// readFile appends the content of the file at d.path (NUL-terminated) to d.text, at most
+// maxFileRead bytes (what procfs keeps). Opened non-blocking: a FIFO in a directory tree
+// that is not procfs does not hang the caller.
+func (d *directBuf) readFile() syscall.Errno {
+	var fd uintptr
+	for {
+		// SAFETY: d.path is NUL-terminated and stays alive during the call.
+		r, _, e := syscall.Syscall6(syscall.SYS_OPENAT, atFDCWD, uintptr(unsafe.Pointer(&d.path[0])),
+			syscall.O_RDONLY|syscall.O_CLOEXEC|syscall.O_NONBLOCK, 0, 0, 0)
+		if e == syscall.EINTR {
+			continue
 		}
-		k, err := syscall.Read(fd, buf[len(buf):cap(buf)])
+		if e != 0 {
+			return e
+		}
+		fd = r
+		break
+	}
+	defer syscall.Close(int(fd))
+	start := len(d.text)
+	for len(d.text)-start < maxFileRead {
+		if len(d.text) == cap(d.text) {
+			d.text = slices.Grow(d.text, cap(d.text))
+		}
+		room := d.text[len(d.text):cap(d.text)]
+		if len(room) > maxFileRead-(len(d.text)-start) {
+			room = room[:maxFileRead-(len(d.text)-start)]
+		}
+		k, err := syscall.Read(int(fd), room)
 		if err == syscall.EINTR {
 			continue
 		}
 		if err != nil {
-			return "", errnoOf(err)
+			return errnoOf(err)
 		}
 		if k == 0 {
 			break
 		}
-		buf = buf[:len(buf)+k]
+		d.text = d.text[:len(d.text)+k]
 	}
-	if cap(buf) <= 64<<10 {
-		*bufp = buf
-	}
-	return string(buf), 0
+	return 0
 }
 
-// readlinkDirect returns the target of the link path.
-func readlinkDirect(path string, bufp *[]byte) (string, syscall.Errno) {
-	buf := (*bufp)[:cap(*bufp)]
+// readlink appends the target of the link at d.path (NUL-terminated) to d.text.
+func (d *directBuf) readlink() syscall.Errno {
+	size := 256
 	for {
-		k, err := syscall.Readlink(path, buf)
-		if err == syscall.EINTR {
+		d.text = slices.Grow(d.text, size)
+		room := d.text[len(d.text) : len(d.text)+size]
+		// SAFETY: d.path is NUL-terminated, room is writable for len(room) bytes; both stay
+		// alive during the call.
+		r, _, e := syscall.Syscall6(syscall.SYS_READLINKAT, atFDCWD, uintptr(unsafe.Pointer(&d.path[0])),
+			uintptr(unsafe.Pointer(&room[0])), uintptr(len(room)), 0, 0)
+		if e == syscall.EINTR {
 			continue
 		}
-		if err != nil {
-			return "", errnoOf(err)
+		if e != 0 {
+			return e
 		}
-		if k < len(buf) {
-			return string(buf[:k]), 0
+		if int(r) < len(room) {
+			d.text = d.text[:len(d.text)+int(r)]
+			return 0
 		}
-		buf = make([]byte, 2*len(buf))
+		size *= 2
 	}
 }
 
-func openRetry(path string) (int, error) {
-	for {
-		fd, err := syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
-		if err != syscall.EINTR {
-			return fd, err
-		}
-	}
-}
+// atFDCWD is AT_FDCWD as a syscall argument.
+const atFDCWD = ^uintptr(99) // -100
 
 func errnoOf(err error) syscall.Errno {
 	if e, ok := err.(syscall.Errno); ok && e != 0 {
