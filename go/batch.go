@@ -31,9 +31,8 @@ func readDirect(root string, f File, pids []int32) *batch {
 		b.pos[i] = int32(i)
 		h := &b.heads[i]
 		h.pid = pid
-		d.path = append(append(append(append(append(d.path[:0], root...), '/'),
-			strconv.Itoa(int(pid))...), '/'), fileNames[f]...)
-		d.path = append(d.path, 0)
+		d.path = strconv.AppendInt(append(append(d.path[:0], root...), '/'), int64(pid), 10)
+		d.path = append(append(append(d.path, '/'), fileNames[f]...), 0)
 		start := len(d.text)
 		var errno syscall.Errno
 		if f == FileExe {
