@@ -44,7 +44,7 @@ func TestBatching(t *testing.T) {
 			if c := be.lastScan(); int(c.returned) < len(ps)*3/4 {
 				t.Fatalf("Stat of %d procs: last batch %+v, want most of them", len(ps), c)
 			}
-			before, direct := fs.ScanCount(), fs.st.direct.Load()
+			before, direct0 := fs.ScanCount(), fs.st.direct.Load()
 			for _, p := range ps {
 				p.Comm()
 				p.Stat()
@@ -53,7 +53,7 @@ func TestBatching(t *testing.T) {
 			// Comm and Executable go window by window in step, and then whole; identity files
 			// without stat are read directly (as procfs does: a library batch would read
 			// stat too).
-			n, d := fs.ScanCount()-before, fs.st.direct.Load()-direct
+			n, d := fs.ScanCount()-before, fs.st.direct.Load()-direct0
 			if n != 0 || d < 4 || d > 2*maxScans+2 {
 				t.Fatalf("Comm+Executable: %d scans and %d direct reads, want 0 and 4..%d", n, d, 2*maxScans+2)
 			}
@@ -89,12 +89,15 @@ func TestBatching(t *testing.T) {
 			if fs.ScanCount() != before+4 {
 				t.Fatalf("refreshed Proc: %d scans, want 4", fs.ScanCount()-before)
 			}
-			// Single Procs read on every call.
+			// Single Procs read on every call (identity files directly, as procfs).
 			sp, _ := fs.Self()
+			direct := fs.st.direct.Load()
 			sp.Comm()
 			sp.Comm()
-			if fs.ScanCount() != before+6 {
-				t.Fatalf("single Proc: %d scans, want 6", fs.ScanCount()-before)
+			sp.IO()
+			sp.IO()
+			if fs.ScanCount() != before+6 || fs.st.direct.Load() != direct+2 {
+				t.Fatalf("single Proc: %d scans, %d direct reads, want 6 and 2", fs.ScanCount()-before, fs.st.direct.Load()-direct)
 			}
 			// A listing that asks only Stat (comm is read with it: the last listing asked
 			// it of all), then one that asks Comm of one process: stat alone in the first

@@ -399,13 +399,19 @@ func (p Proc) batchFor(f File) (*batch, int, error) {
 	var b *batch
 	ri := 0
 	if l.single {
-		var err error
 		pids := [1]int32{int32(p.PID)}
-		b, err = l.fs.be.scanPids(1<<f, scanRefreshIdentity, pids[:])
-		if err != nil {
-			return nil, 0, err
+		if identityMask&(1<<f) != 0 {
+			// Read as procfs does (a library scan would read stat too).
+			b = readDirect(l.fs.root, f, pids[:])
+			l.fs.direct.Add(1)
+		} else {
+			var err error
+			b, err = l.fs.be.scanPids(1<<f, 0, pids[:])
+			if err != nil {
+				return nil, 0, err
+			}
+			l.fs.scans.Add(1)
 		}
-		l.fs.scans.Add(1)
 		if len(b.heads) == 0 {
 			ri = -1
 		}
