@@ -65,6 +65,15 @@ func readDirect(root string, f File, pids []int32) *batch {
 	return b
 }
 
+// readDirect is readDirect of the FS's root, counted; ErrClosed after Close.
+func (st *fsState) readDirect(f File, pids []int32) (*batch, error) {
+	if st.closed.Load() {
+		return nil, ErrClosed
+	}
+	st.direct.Add(1)
+	return readDirect(st.root, f, pids), nil
+}
+
 // directBuf is the path and text buffer of readDirect.
 type directBuf struct {
 	path, text []byte
@@ -258,8 +267,10 @@ func (l *listing) readWindow(f File, w *windows, i int) (*batch, int, error) {
 	if identityMask&(1<<f) != 0 {
 		// An identity file alone: read here, as procfs does (the library would read stat
 		// as well, to key its identity cache).
-		b = readDirect(l.fs.root, f, pids)
-		l.fs.direct.Add(1)
+		var err error
+		if b, err = l.fs.readDirect(f, pids); err != nil {
+			return nil, 0, err
+		}
 	} else {
 		mask := uint32(1) << f
 		var err error
@@ -296,8 +307,10 @@ func (l *listing) readAll(f File) (*batch, error) {
 		var b *batch
 		for g := range numFiles {
 			if want&(1<<g) != 0 && l.src[g].Load() == nil {
-				bg := readDirect(l.fs.root, g, l.pids)
-				l.fs.direct.Add(1)
+				bg, err := l.fs.readDirect(g, l.pids)
+				if err != nil {
+					return nil, err
+				}
 				l.src[g].Store(bg)
 				l.win[g] = nil
 				if g == f {

@@ -122,6 +122,8 @@ type fsState struct {
 	// scans counts library scans (for tests and ScanCount); direct, windows of an identity
 	// file read without the library (for tests).
 	scans, direct atomic.Int64
+	// closed: Close was called (the reads made without the library fail too).
+	closed atomic.Bool
 	// pl is the listing every Proc of the procfs engine points to (it carries the FS).
 	pl *listing
 }
@@ -213,6 +215,7 @@ func (fs FS) Engine() (name, reason string) {
 // its Procs after Close fail with ErrClosed (the procfs engine keeps working).
 func (fs FS) Close() error {
 	if fs.st != nil && fs.st.be != nil {
+		fs.st.closed.Store(true)
 		fs.st.be.close()
 	}
 	return nil

@@ -402,8 +402,10 @@ func (p Proc) batchFor(f File) (*batch, int, error) {
 		pids := [1]int32{int32(p.PID)}
 		if identityMask&(1<<f) != 0 {
 			// Read as procfs does (a library scan would read stat too).
-			b = readDirect(l.fs.root, f, pids[:])
-			l.fs.direct.Add(1)
+			var err error
+			if b, err = l.fs.readDirect(f, pids[:]); err != nil {
+				return nil, 0, err
+			}
 		} else {
 			var err error
 			b, err = l.fs.be.scanPids(1<<f, 0, pids[:])
