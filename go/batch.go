@@ -60,7 +60,7 @@ func readDirect(root string, f File, pids []int32) *batch {
 		}
 	}
 	if cap(d.text) > 1<<20 {
-		d.text = nil // not kept for the next read
+		d.text = make([]byte, 0, 4096) // a huge buffer is not kept for the next read
 	}
 	return b
 }
@@ -103,7 +103,7 @@ func (d *directBuf) readFile() syscall.Errno {
 	start := len(d.text)
 	for len(d.text)-start < maxFileRead {
 		if len(d.text) == cap(d.text) {
-			d.text = slices.Grow(d.text, cap(d.text))
+			d.text = slices.Grow(d.text, max(cap(d.text), 4096))
 		}
 		room := d.text[len(d.text):cap(d.text)]
 		if len(room) > maxFileRead-(len(d.text)-start) {
@@ -166,9 +166,11 @@ func errnoOf(err error) syscall.Errno {
 // listing, or Options.Prefetch), or once calls show they do. Otherwise each call of a
 // process not read yet reads a window of pids from it on in listing order (win): one pid
 // at first, twice as many each time the next call comes right after the last window (a
-// loop over the listing), back to one when it does not. A file asked of k processes thus
-// costs about k reads, and a loop over all of them about log2(windowFull) small scans
-// before the rest is read in one batch.
+// loop over the listing), back to one when it does not. Once the windows would have read a
+// quarter of the listing, the whole listing is read in one batch. A file asked of k
+// processes thus costs about k reads (at most twice that when the asked processes are
+// adjacent in the listing), and a loop over all of them about log2(n/4) small scans before
+// one batch of all (which reads again the quarter the windows read).
 type listing struct {
 	fs     *fsState
 	pids   []int32 // ascending; Proc.i indexes it
@@ -196,9 +198,6 @@ type slot struct {
 	b  *batch
 	ri int32
 }
-
-// windowFull is the window size at which the rest of the listing is read in one batch.
-const windowFull = 32
 
 // demand returns the files that at least half of the processes of l were asked for.
 func (l *listing) demand() uint32 {
@@ -236,7 +235,7 @@ func (l *listing) get(f File, i int) (*batch, int, error) {
 		} else {
 			w.size = 1
 		}
-		if w.size < windowFull && w.read+w.size < len(l.pids)/4 {
+		if w.read+w.size < len(l.pids)/4 {
 			return l.readWindow(f, w, i)
 		}
 	}

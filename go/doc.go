@@ -25,7 +25,7 @@
 //
 // The first call of a file on a Proc not read yet reads a window of processes from it on
 // in listing order: one at first, twice as many while calls come in listing order, and the
-// rest of the listing in one scan once the window reaches 32. The files that at least half
+// whole listing in one scan once the windows would have read a quarter of it. The files that at least half
 // of a listing's processes asked for are read by the first batch of the next listing of the
 // same FS, so a steady-state collector makes one scan per listing. Options.Prefetch adds
 // files to that set.

@@ -480,3 +480,25 @@ func TestExactTransientEMFILE(t *testing.T) {
 		}
 	}
 }
+
+// TestReadDirectAfterHugeFile: the buffer of direct reads, dropped after a file over
+// 1 MiB, still reads the next file whole.
+func TestReadDirectAfterHugeFile(t *testing.T) {
+	dir := t.TempDir()
+	for pid, size := range map[int]int{7: 3 << 20, 8: 5} {
+		os.MkdirAll(filepath.Join(dir, strconv.Itoa(pid)), 0o755)
+		if err := os.WriteFile(filepath.Join(dir, strconv.Itoa(pid), "cmdline"), []byte(strings.Repeat("x", size)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 3 {
+		b := readDirect(dir, FileCmdline, []int32{7})
+		if s, ok := b.ids[0].text(FileCmdline); !ok || len(s) != maxFileRead {
+			t.Fatalf("huge file: %d bytes, %v (want the first %d)", len(s), ok, maxFileRead)
+		}
+		b = readDirect(dir, FileCmdline, []int32{8})
+		if s, ok := b.ids[0].text(FileCmdline); !ok || s != "xxxxx" {
+			t.Fatalf("after a huge file: %q %v", s, ok)
+		}
+	}
+}
