@@ -9,12 +9,168 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
+	"unsafe"
 
 	"github.com/prometheus/procfs"
 )
 
+// readDirect reads identity file f of pids (a window of a listing, or all of it) with
+// plain syscalls, the ones procfs makes (open, read to the end or 1 MiB, close; readlink
+// for exe), into a batch of the layout the library's batches have. Allocations: the
+// slices of the batch and one string for all the texts.
+func readDirect(root string, f File, pids []int32) *batch {
+	n := len(pids)
+	b := &batch{pos: make([]int32, n), heads: make([]recHead, n), ids: make([]*identity, n)}
+	ids := make([]identity, n)
+	spans := make([][2]int, n)
+	d := directBufs.Get().(*directBuf)
+	defer directBufs.Put(d)
+	d.text = d.text[:0]
+	for i, pid := range pids {
+		b.pos[i] = int32(i)
+		h := &b.heads[i]
+		h.pid = pid
+		d.path = strconv.AppendInt(append(append(d.path[:0], root...), '/'), int64(pid), 10)
+		d.path = append(append(append(d.path, '/'), fileNames[f]...), 0)
+		start := len(d.text)
+		var errno syscall.Errno
+		if f == FileExe {
+			errno = d.readlink()
+			if errno == syscall.ENOENT { // kernel thread, zombie, gone: "" (as procfs)
+				d.text, errno = d.text[:start], 0
+			}
+		} else {
+			errno = d.readFile()
+		}
+		if errno != 0 {
+			d.text = d.text[:start]
+			h.errs[f] = int32(errno)
+			continue
+		}
+		h.read = 1 << f
+		spans[i] = [2]int{start, len(d.text)}
+		ids[i].have = 1 << f
+		b.ids[i] = &ids[i]
+	}
+	all := string(d.text)
+	for i := range ids {
+		if ids[i].have != 0 {
+			ids[i].s[f-FileComm] = all[spans[i][0]:spans[i][1]]
+		}
+	}
+	if cap(d.text) > 1<<20 {
+		d.text = make([]byte, 0, 4096) // a huge buffer is not kept for the next read
+	}
+	return b
+}
+
+// readDirect is readDirect of the FS's root, counted; ErrClosed after Close.
+func (st *fsState) readDirect(f File, pids []int32) (*batch, error) {
+	if st.closed.Load() {
+		return nil, ErrClosed
+	}
+	st.direct.Add(1)
+	return readDirect(st.root, f, pids), nil
+}
+
+// directBuf is the path and text buffer of readDirect.
+type directBuf struct {
+	path, text []byte
+}
+
+var directBufs = sync.Pool{New: func() any { return &directBuf{path: make([]byte, 0, 64), text: make([]byte, 0, 4096)} }}
+
+// readFile appends the content of the file at d.path (NUL-terminated) to d.text, at most
+// maxFileRead bytes (what procfs keeps). Opened non-blocking: a FIFO in a directory tree
+// that is not procfs does not hang the caller.
+func (d *directBuf) readFile() syscall.Errno {
+	var fd uintptr
+	for {
+		// SAFETY: d.path is NUL-terminated and stays alive during the call.
+		r, _, e := syscall.Syscall6(syscall.SYS_OPENAT, atFDCWD, uintptr(unsafe.Pointer(&d.path[0])),
+			syscall.O_RDONLY|syscall.O_CLOEXEC|syscall.O_NONBLOCK, 0, 0, 0)
+		if e == syscall.EINTR {
+			continue
+		}
+		if e != 0 {
+			return e
+		}
+		fd = r
+		break
+	}
+	defer syscall.Close(int(fd))
+	start := len(d.text)
+	for len(d.text)-start < maxFileRead {
+		if len(d.text) == cap(d.text) {
+			d.text = slices.Grow(d.text, max(cap(d.text), 4096))
+		}
+		room := d.text[len(d.text):cap(d.text)]
+		if len(room) > maxFileRead-(len(d.text)-start) {
+			room = room[:maxFileRead-(len(d.text)-start)]
+		}
+		k, err := syscall.Read(int(fd), room)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return errnoOf(err)
+		}
+		if k == 0 {
+			break
+		}
+		d.text = d.text[:len(d.text)+k]
+	}
+	return 0
+}
+
+// readlink appends the target of the link at d.path (NUL-terminated) to d.text.
+func (d *directBuf) readlink() syscall.Errno {
+	size := 256
+	for {
+		d.text = slices.Grow(d.text, size)
+		room := d.text[len(d.text) : len(d.text)+size]
+		// SAFETY: d.path is NUL-terminated, room is writable for len(room) bytes; both stay
+		// alive during the call.
+		r, _, e := syscall.Syscall6(syscall.SYS_READLINKAT, atFDCWD, uintptr(unsafe.Pointer(&d.path[0])),
+			uintptr(unsafe.Pointer(&room[0])), uintptr(len(room)), 0, 0)
+		if e == syscall.EINTR {
+			continue
+		}
+		if e != 0 {
+			return e
+		}
+		if int(r) < len(room) {
+			d.text = d.text[:len(d.text)+int(r)]
+			return 0
+		}
+		size *= 2
+	}
+}
+
+// atFDCWD is AT_FDCWD as a syscall argument.
+const atFDCWD = ^uintptr(99) // -100
+
+func errnoOf(err error) syscall.Errno {
+	if e, ok := err.(syscall.Errno); ok && e != 0 {
+		return e
+	}
+	return syscall.EIO
+}
+
 // listing is what the Procs of one AllProcs call share: their pids and, per file, the
-// batch that read it.
+// batches that read it.
+//
+// A file is read for the whole listing in one batch (src) when most of its processes are
+// expected to ask for it (the FS's sticky files: asked of at least half of the previous
+// listing, or Options.Prefetch), or once calls show they do. Otherwise each call of a
+// process not read yet reads a window of pids from it on in listing order (win): one pid
+// at first, twice as many each time the next call comes right after the last window (a
+// loop over the listing), back to one when it does not. Once the windows would have read a
+// quarter of the listing, the whole listing is read in one batch. A file asked of k
+// processes thus costs about k reads (at most twice that when the asked processes are
+// adjacent in the listing), and a loop over all of them about log2(n/4) small scans before
+// one batch of all (which reads again the quarter the windows read).
 type listing struct {
 	fs     *fsState
 	pids   []int32 // ascending; Proc.i indexes it
@@ -22,24 +178,151 @@ type listing struct {
 
 	mu      sync.Mutex
 	src     [numFiles]atomic.Pointer[batch]
-	refresh bool // the next batch re-reads identity files
+	win     [numFiles]*windows // guarded by mu
+	refresh bool               // the next batch re-reads identity files
+	// calls counts the calls of each file's method on the Procs of the listing (the
+	// demand the next listing's first batch follows).
+	calls [numFiles]atomic.Int32
 }
 
-// get returns the batch holding file f for the listing, reading it (with the sticky
-// files of the FS that this listing has not read yet) on first use.
-func (l *listing) get(f File) (*batch, error) {
+// windows is the state of a file read window by window (guarded by the listing's mu).
+type windows struct {
+	at   []slot // per listing index: the window batch that read it (b nil: not yet)
+	size int    // pids of the next window
+	end  int    // listing index after the last window's last pid
+	read int    // pids read by windows so far
+}
+
+// slot is where a window batch has one process (ri < 0: the batch does not have it).
+type slot struct {
+	b  *batch
+	ri int32
+}
+
+// demand returns the files that at least half of the processes of l were asked for.
+func (l *listing) demand() uint32 {
+	var m uint32
+	half := int32(len(l.pids) / 2)
+	for f := range numFiles {
+		if c := l.calls[f].Load(); c > 0 && c >= half {
+			m |= 1 << f
+		}
+	}
+	return m
+}
+
+// get returns the batch holding file f for process i of the listing and the record index
+// in it (negative: the batch does not have the process), reading it on first use.
+func (l *listing) get(f File, i int) (*batch, int, error) {
 	if b := l.src[f].Load(); b != nil {
-		return b, nil
+		return b, int(b.pos[i]), nil
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if b := l.src[f].Load(); b != nil {
+		return b, int(b.pos[i]), nil
+	}
+	w := l.win[f]
+	if w != nil && w.at[i].b != nil {
+		return w.at[i].b, int(w.at[i].ri), nil
+	}
+	if l.fs.sticky.Load()&(1<<f) == 0 && len(l.pids) > 1 && !l.fs.wholeListing {
+		if w == nil {
+			w = &windows{at: make([]slot, len(l.pids)), size: 1}
+			l.win[f] = w
+		} else if w.nextUnread(w.end) == i {
+			w.size *= 2
+		} else {
+			w.size = 1
+		}
+		if w.read+w.size < len(l.pids)/4 {
+			return l.readWindow(f, w, i)
+		}
+	}
+	b, err := l.readAll(f)
+	if err != nil {
+		return nil, 0, err
+	}
+	return b, int(b.pos[i]), nil
+}
+
+// nextUnread is the first listing index from i on that no window has read (len(at): none).
+func (w *windows) nextUnread(i int) int {
+	for i < len(w.at) && w.at[i].b != nil {
+		i++
+	}
+	return i
+}
+
+// readWindow reads file f of up to w.size processes not read yet, from i on.
+func (l *listing) readWindow(f File, w *windows, i int) (*batch, int, error) {
+	idx := make([]int32, 0, w.size)
+	pids := make([]int32, 0, w.size)
+	for j := i; j < len(l.pids) && len(idx) < w.size; j = w.nextUnread(j + 1) {
+		idx = append(idx, int32(j))
+		pids = append(pids, l.pids[j])
+	}
+	var b *batch
+	if identityMask&(1<<f) != 0 {
+		// An identity file alone: read here, as procfs does (the library would read stat
+		// as well, to key its identity cache).
+		var err error
+		if b, err = l.fs.readDirect(f, pids); err != nil {
+			return nil, 0, err
+		}
+	} else {
+		mask := uint32(1) << f
+		var err error
+		b, err = l.fs.be.scanPids(mask, l.fs.exactFlags(mask), pids)
+		if err != nil {
+			return nil, 0, err
+		}
+		l.fs.scans.Add(1)
+	}
+	for k, j := range idx {
+		w.at[j] = slot{b: b, ri: b.pos[k]}
+	}
+	w.read += len(idx)
+	w.end = int(idx[len(idx)-1]) + 1
+	return b, int(b.pos[0]), nil
+}
+
+// readAll reads file f for every process of the listing in one batch, with the sticky
+// files the listing has not read yet and the files being read window by window in step
+// with f in a loop over the listing (Kepler asks five files of each new process in turn).
+func (l *listing) readAll(f File) (*batch, error) {
+	want := l.fs.sticky.Load() | 1<<f
+	if wf := l.win[f]; wf != nil {
+		for g := range numFiles {
+			if w := l.win[g]; w != nil && w.size > 1 && 2*w.size >= wf.size {
+				want |= 1 << g // in step with f
+			}
+		}
+	}
+	if !l.fs.identityCache && want&^identityMask == 0 {
+		// Identity files only, exact: read here, as procfs does. A library batch would read
+		// stat of every process as well (with scanRefreshIdentity it does not skip stat),
+		// which costs more than the files asked.
+		var b *batch
+		for g := range numFiles {
+			if want&(1<<g) != 0 && l.src[g].Load() == nil {
+				bg, err := l.fs.readDirect(g, l.pids)
+				if err != nil {
+					return nil, err
+				}
+				l.src[g].Store(bg)
+				l.win[g] = nil
+				if g == f {
+					b = bg
+				}
+			}
+		}
+		l.refresh = false
 		return b, nil
 	}
-	sticky := l.fs.sticky.Or(1<<f) | 1<<f
 	// Stat is read by the first batch of the listing; later batches (another file, or
 	// sticky files not read yet) skip it: the library then reads only those files, and
-	// stat only for pids it has not seen (it keys its identity cache).
+	// stat only for pids it has not seen.
 	statB := l.src[FileStat].Load()
 	var mask, flags uint32
 	if statB == nil {
@@ -48,22 +331,39 @@ func (l *listing) get(f File) (*batch, error) {
 		flags |= scanSkipStat
 	}
 	for g := range numFiles {
-		if sticky&(1<<g) != 0 && l.src[g].Load() == nil {
+		if want&(1<<g) != 0 && l.src[g].Load() == nil {
 			mask |= 1 << g
 		}
 	}
+	flags |= l.fs.exactFlags(mask)
 	if l.refresh {
 		flags |= scanRefreshIdentity
 	}
-	b, err := l.fs.be.scanList(mask, flags, l.pids, statB)
-	if err != nil {
-		return nil, err
+	scan := l.pids
+	if statB != nil && statB.live != nil {
+		// Pids the stat batch found gone answer through procfs (see Proc.batchFor) and
+		// need not be read: the library would try their stat again.
+		scan = statB.live
+	}
+	var b *batch
+	if len(scan) == 0 {
+		b = &batch{pos: make([]int32, len(l.pids))}
+		for i := range b.pos {
+			b.pos[i] = -1
+		}
+	} else {
+		var err error
+		b, err = l.fs.be.scanList(mask, flags, l.pids, scan, statB)
+		if err != nil {
+			return nil, err
+		}
+		l.fs.scans.Add(1)
 	}
 	l.refresh = false
-	l.fs.scans.Add(1)
 	for g := range numFiles {
 		if mask&(1<<g) != 0 && l.src[g].Load() == nil {
 			l.src[g].Store(b)
+			l.win[g] = nil
 		}
 	}
 	return b, nil
@@ -77,6 +377,7 @@ func (l *listing) reset() {
 	l.mu.Lock()
 	for g := range numFiles {
 		l.src[g].Store(nil)
+		l.win[g] = nil
 	}
 	l.refresh = true
 	l.mu.Unlock()
@@ -99,10 +400,9 @@ type batch struct {
 
 // recHead is the per-process part of a record every batch has.
 type recHead struct {
-	pid   int32
-	read  uint32 // files read and parsed
-	errs  [numFiles]int32
-	state byte
+	pid  int32
+	read uint32 // files read and parsed
+	errs [numFiles]int32
 }
 
 // statusRec is status without its list fields, parsed from their text on demand.
@@ -120,13 +420,12 @@ type identity struct {
 	s    [5]string
 }
 
-// identRef is an entry of the Go-side identity cache (ascending pid): per process of the
-// last scan of the listing scanner, the starttime the library knows for it (its identity
-// cache key) and the identity texts the library has served for it (nil: none yet).
-type identRef struct {
-	pid   int32
-	start uint64
-	id    *identity
+// text returns identity file f if the identity has it.
+func (id *identity) text(f File) (string, bool) {
+	if id == nil || id.have&(1<<f) == 0 {
+		return "", false
+	}
+	return id.s[f-FileComm], true
 }
 
 func (r *statusRec) value(pid int) (ProcStatus, error) {
@@ -172,16 +471,22 @@ func (b *batch) record(i int, mask uint32, root string, pfs procfs.FS, r *Record
 			r.IO = b.ios[i]
 		case FileSchedstat:
 			r.Schedstat = b.scheds[i]
-		case FileComm:
-			r.Comm = trimComm(b.ids[i].s[f-FileComm])
-		case FileCmdline:
-			r.CmdLine = splitCmdline(b.ids[i].s[f-FileComm])
-		case FileExe:
-			r.Executable = b.ids[i].s[f-FileComm]
-		case FileCgroup:
-			r.Cgroups, err = parseCgroups(b.ids[i].s[f-FileComm])
-		case FileEnviron:
-			r.Environ = splitEnviron(b.ids[i].s[f-FileComm])
+		case FileComm, FileCmdline, FileExe, FileCgroup, FileEnviron:
+			s, ok := b.ids[i].text(f)
+			switch {
+			case !ok:
+				err = codeErr(procPath(root, int(h.pid), f), f, 0)
+			case f == FileComm:
+				r.Comm = trimComm(s)
+			case f == FileCmdline:
+				r.CmdLine = splitCmdline(s)
+			case f == FileExe:
+				r.Executable = s
+			case f == FileCgroup:
+				r.Cgroups, err = parseCgroups(s)
+			default:
+				r.Environ = splitEnviron(s)
+			}
 		}
 		if err != nil {
 			r.Errs[f] = err
@@ -361,14 +666,3 @@ func parseCPUList(s string) []uint64 {
 	slices.Sort(out)
 	return out
 }
-
-// stateNames maps a state byte to a one-letter string without allocating.
-var stateNames = func() (t [256]string) {
-	for i := range t {
-		t[i] = string(rune(i))
-		if i >= 0x80 {
-			t[i] = string([]byte{byte(i)})
-		}
-	}
-	return
-}()

@@ -2,6 +2,10 @@ package procuring
 
 import (
 	"encoding/binary"
+	"fmt"
+	"os"
+	"os/exec"
+	"sync"
 	"syscall"
 	"testing"
 	"unsafe"
@@ -185,14 +189,21 @@ func BenchmarkAllProcs(b *testing.B) {
 	})
 }
 
-// keplerState is what a Kepler-like collector keeps between scans: the pids it knows.
+// keplerProc is what a Kepler-like collector keeps of one process between refreshes.
+type keplerProc struct {
+	cpu   float64
+	comm  string
+	typed bool // container/VM type detected (Cgroups, Environ, CmdLine read)
+}
+
+// keplerState is what a Kepler-like collector keeps between refreshes.
 type keplerState struct {
-	prev, next map[int]bool
-	cpu        float64
+	prev, next map[int]keplerProc
+	calls      [numFiles]int // calls per file of the last refresh (for the benchmark report)
 }
 
 func newKeplerState() *keplerState {
-	return &keplerState{prev: map[int]bool{}, next: map[int]bool{}}
+	return &keplerState{prev: map[int]keplerProc{}, next: map[int]keplerProc{}}
 }
 
 func (k *keplerState) swap() {
@@ -200,58 +211,203 @@ func (k *keplerState) swap() {
 	clear(k.next)
 }
 
-// keplerProcfs is one Kepler scan through procfs: Stat().CPUTime() of every process,
-// identity (Comm, Executable, Cgroups, Environ, CmdLine) of processes not seen before.
+// keplerProcfs is one refresh of Kepler's informer (internal/resource/informer.go,
+// populateProcessFields) through procfs: Stat().CPUTime() of every process; Comm and
+// Executable of the processes whose CPU time moved (or that are new); Cgroups and Environ
+// (container) and CmdLine (VM) from two goroutines at once for new processes and those
+// whose comm changed.
 func keplerProcfs(b *testing.B, fs procfs.FS, k *keplerState) {
 	ps, err := fs.AllProcs()
 	if err != nil {
 		b.Fatal(err)
 	}
+	k.calls = [numFiles]int{}
 	for _, p := range ps {
 		st, err := p.Stat()
 		if err != nil {
 			continue
 		}
-		k.cpu += st.CPUTime()
-		if !k.prev[p.PID] {
-			p.Comm()
-			p.Executable()
-			p.Cgroups()
-			p.Environ()
-			p.CmdLine()
+		k.calls[FileStat]++
+		e, seen := k.prev[p.PID]
+		cpu := st.CPUTime()
+		delta := cpu - e.cpu
+		e.cpu = cpu
+		if seen && e.comm != "" && delta <= 1e-12 {
+			k.next[p.PID] = e
+			continue
 		}
-		k.next[p.PID] = true
+		comm, err := p.Comm()
+		if err != nil {
+			continue
+		}
+		changed := comm != e.comm
+		e.comm = comm
+		p.Executable()
+		k.calls[FileComm]++
+		if !e.typed || changed {
+			var wg sync.WaitGroup
+			wg.Add(2)
+			go func() { p.Cgroups(); p.Environ(); wg.Done() }()
+			go func() { p.CmdLine(); wg.Done() }()
+			wg.Wait()
+			e.typed = true
+			k.calls[FileCgroup]++
+		}
+		k.next[p.PID] = e
 	}
 	k.swap()
 }
 
-// keplerOurs is the same scan through this package (same code, our types).
+// keplerOurs is the same refresh through this package (same code, our types).
 func keplerOurs(b *testing.B, fs FS, k *keplerState) {
 	ps, err := fs.AllProcs()
 	if err != nil {
 		b.Fatal(err)
 	}
+	k.calls = [numFiles]int{}
 	for _, p := range ps {
 		st, err := p.Stat()
 		if err != nil {
 			continue
 		}
-		k.cpu += st.CPUTime()
-		if !k.prev[p.PID] {
-			p.Comm()
-			p.Executable()
-			p.Cgroups()
-			p.Environ()
-			p.CmdLine()
+		k.calls[FileStat]++
+		e, seen := k.prev[p.PID]
+		cpu := st.CPUTime()
+		delta := cpu - e.cpu
+		e.cpu = cpu
+		if seen && e.comm != "" && delta <= 1e-12 {
+			k.next[p.PID] = e
+			continue
 		}
-		k.next[p.PID] = true
+		comm, err := p.Comm()
+		if err != nil {
+			continue
+		}
+		changed := comm != e.comm
+		e.comm = comm
+		p.Executable()
+		k.calls[FileComm]++
+		if !e.typed || changed {
+			var wg sync.WaitGroup
+			wg.Add(2)
+			go func() { p.Cgroups(); p.Environ(); wg.Done() }()
+			go func() { p.CmdLine(); wg.Done() }()
+			wg.Wait()
+			e.typed = true
+			k.calls[FileCgroup]++
+		}
+		k.next[p.PID] = e
 	}
 	k.swap()
 }
 
-// BenchmarkKeplerScan: the steady state of a collector (one warm-up scan first).
+// busyChildren are the benchmark children that burn CPU between two refreshes (one
+// stdin pipe each; they answer on a shared pipe when done).
+var busyKids struct {
+	once sync.Once
+	in   []*os.File
+	ack  *os.File
+	pids []int
+	err  error
+}
+
+// busyShare is the share of busy children: PROCURING_BENCH_BUSY percent of the idle ones
+// (default 5).
+func busyShare() int {
+	n := 5
+	if v := os.Getenv("PROCURING_BENCH_BUSY"); v != "" {
+		fmt.Sscanf(v, "%d", &n)
+	}
+	return benchProcs() * n / 100
+}
+
+// startBusyChildren starts the busy children once (killed by stopBenchChildren). Each
+// burns about 10 ms of CPU per wake-up (a shell loop), so that its CPU time (in clock
+// ticks) moves between two refreshes.
+func startBusyChildren(b *testing.B) {
+	busyKids.once.Do(func() {
+		r, w, err := os.Pipe()
+		if err != nil {
+			busyKids.err = err
+			return
+		}
+		defer w.Close()
+		busyKids.ack = r
+		for range busyShare() {
+			ir, iw, err := os.Pipe()
+			if err != nil {
+				busyKids.err = err
+				return
+			}
+			c := exec.Command("/bin/sh", "-c", "while read x; do i=0; while [ $i -lt 6000 ]; do i=$((i+1)); done; echo; done")
+			c.Stdin, c.Stdout = ir, w
+			c.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+			err = c.Start()
+			ir.Close()
+			if err != nil {
+				iw.Close()
+				busyKids.err = err
+				return
+			}
+			busyKids.in = append(busyKids.in, iw)
+			bench.mu.Lock()
+			bench.pids = append(bench.pids, c.Process.Pid)
+			bench.mu.Unlock()
+			c.Process.Release()
+		}
+	})
+	if busyKids.err != nil {
+		b.Fatalf("busy children: %v", busyKids.err)
+	}
+}
+
+// wakeBusy makes every busy child burn once and waits until all are done.
+func wakeBusy(b *testing.B) {
+	for _, w := range busyKids.in {
+		w.Write([]byte("\n"))
+	}
+	buf := make([]byte, len(busyKids.in))
+	for got := 0; got < len(buf); {
+		n, err := busyKids.ack.Read(buf[got:])
+		if err != nil {
+			b.Fatal(err)
+		}
+		got += n
+	}
+}
+
+// measureBusy is measure with the busy children woken before each op (not timed: their
+// CPU is theirs, and the wake-up's is left out).
+func measureBusy(b *testing.B, op func()) {
+	b.ReportAllocs()
+	b.ResetTimer()
+	var cpu int64
+	for range b.N {
+		b.StopTimer()
+		wakeBusy(b)
+		b.StartTimer()
+		c0 := cpuTime()
+		op()
+		cpu += cpuTime() - c0
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(cpu)/float64(b.N), "cpu-ns/op")
+}
+
+// reportKepler adds to b the calls of the last refresh: processes whose Comm and
+// Executable were read (CPU time moved), and those whose type was detected.
+func reportKepler(b *testing.B, k *keplerState) {
+	b.ReportMetric(float64(k.calls[FileComm]), "moved/op")
+	b.ReportMetric(float64(k.calls[FileCgroup]), "typed/op")
+}
+
+// BenchmarkKeplerScan: the steady state of Kepler's informer (one warm-up refresh first),
+// with busyShare() children burning CPU between refreshes (their Comm and Executable are
+// read each refresh). procuring-sync is exact (identity read by every batch that asks for
+// it); -identity-cache is Options.IdentityCache.
 func BenchmarkKeplerScan(b *testing.B) {
 	benchChildren(b)
+	startBusyChildren(b)
 	b.Run("procfs", func(b *testing.B) {
 		fs, err := procfs.NewFS("/proc")
 		if err != nil {
@@ -259,29 +415,34 @@ func BenchmarkKeplerScan(b *testing.B) {
 		}
 		k := newKeplerState()
 		keplerProcfs(b, fs, k)
-		measure(b, func() { keplerProcfs(b, fs, k) })
+		measureBusy(b, func() { keplerProcfs(b, fs, k) })
+		reportKepler(b, k)
 	})
-	for _, engine := range []string{EngineURing, EngineSync} {
-		b.Run("procuring-"+engine, func(b *testing.B) {
-			fs := benchFS(b, engine)
+	for _, v := range []struct {
+		name string
+		opts Options
+	}{
+		{"procuring-uring", Options{Engine: EngineURing}},
+		{"procuring-sync", Options{Engine: EngineSync}},
+		{"procuring-sync-identity-cache", Options{Engine: EngineSync, IdentityCache: true}},
+		// Options.ReuseIdleStat: schedstat of every process, stat only of those that ran
+		// since the last refresh.
+		{"procuring-sync-reuse-idle", Options{Engine: EngineSync, ReuseIdleStat: true}},
+	} {
+		b.Run(v.name, func(b *testing.B) {
+			fs, err := NewFSWithOptions("/proc", v.opts)
+			if err != nil {
+				b.Skipf("%s: %v", v.name, err)
+			}
+			b.Cleanup(func() { fs.Close() })
 			k := newKeplerState()
 			keplerOurs(b, fs, k)
-			measure(b, func() { keplerOurs(b, fs, k) })
+			wakeBusy(b)
+			keplerOurs(b, fs, k)
+			measureBusy(b, func() { keplerOurs(b, fs, k) })
+			reportKepler(b, k)
 		})
 	}
-	// Options.ReuseIdleStat: schedstat of every process, stat only of those that ran since
-	// the last scan (here every child sleeps: the best case).
-	b.Run("procuring-sync-reuse-idle", func(b *testing.B) {
-		fs, err := NewFSWithOptions("/proc", Options{Engine: EngineSync, ReuseIdleStat: true})
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { fs.Close() })
-		k := newKeplerState()
-		keplerOurs(b, fs, k)
-		keplerOurs(b, fs, k)
-		measure(b, func() { keplerOurs(b, fs, k) })
-	})
 	// The least a steady-state scan can cost: one listing plus a pread of every process's
 	// stat through a descriptor opened before the timer (the library's held descriptors).
 	b.Run("floor", func(b *testing.B) {
@@ -315,6 +476,7 @@ func BenchmarkKeplerScan(b *testing.B) {
 // BenchmarkKeplerFirstScan: the cold case, every process new (a new FS per op).
 func BenchmarkKeplerFirstScan(b *testing.B) {
 	benchChildren(b)
+	startBusyChildren(b)
 	b.Run("procfs", func(b *testing.B) {
 		measure(b, func() {
 			fs, err := procfs.NewFS("/proc")
@@ -324,11 +486,22 @@ func BenchmarkKeplerFirstScan(b *testing.B) {
 			keplerProcfs(b, fs, newKeplerState())
 		})
 	})
-	for _, engine := range []string{EngineURing, EngineSync} {
-		b.Run("procuring-"+engine, func(b *testing.B) {
-			benchFS(b, engine) // skips when the engine cannot run
+	for _, v := range []struct {
+		name string
+		opts Options
+	}{
+		{"procuring-uring", Options{Engine: EngineURing}},
+		{"procuring-sync", Options{Engine: EngineSync}},
+		{"procuring-sync-identity-cache", Options{Engine: EngineSync, IdentityCache: true}},
+	} {
+		b.Run(v.name, func(b *testing.B) {
+			fs, err := NewFSWithOptions("/proc", v.opts)
+			if err != nil {
+				b.Skipf("%s: %v", v.name, err)
+			}
+			fs.Close()
 			measure(b, func() {
-				fs, err := NewFSWithOptions("/proc", Options{Engine: engine})
+				fs, err := NewFSWithOptions("/proc", v.opts)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -357,4 +530,67 @@ func BenchmarkKeplerFirstScan(b *testing.B) {
 			fs.Close()
 		})
 	})
+}
+
+// BenchmarkAskedShare: a listing, then one method called on k% of its processes (evenly
+// spread, in listing order), on one FS listing again and again. A file asked of k
+// processes must cost about k reads, whichever share.
+func BenchmarkAskedShare(b *testing.B) {
+	benchChildren(b)
+	for _, m := range []struct {
+		name   string
+		procfs func(procfs.Proc)
+		ours   func(Proc)
+	}{
+		{"Comm", func(p procfs.Proc) { p.Comm() }, func(p Proc) { p.Comm() }},
+		{"Stat", func(p procfs.Proc) { p.Stat() }, func(p Proc) { p.Stat() }},
+	} {
+		for _, pct := range []int{1, 10, 100} {
+			step := 100 / pct
+			b.Run(fmt.Sprintf("%s/%d%%/procfs", m.name, pct), func(b *testing.B) {
+				fs, err := procfs.NewFS("/proc")
+				if err != nil {
+					b.Fatal(err)
+				}
+				measure(b, func() {
+					ps, err := fs.AllProcs()
+					if err != nil {
+						b.Fatal(err)
+					}
+					for i := 0; i < len(ps); i += step {
+						m.procfs(ps[i])
+					}
+				})
+			})
+			for _, v := range []struct {
+				name string
+				opts Options
+			}{
+				{"procuring-sync", Options{Engine: EngineSync}},
+				{"procuring-sync-identity-cache", Options{Engine: EngineSync, IdentityCache: true}},
+			} {
+				b.Run(fmt.Sprintf("%s/%d%%/%s", m.name, pct, v.name), func(b *testing.B) {
+					fs, err := NewFSWithOptions("/proc", v.opts)
+					if err != nil {
+						b.Skipf("%s: %v", v.name, err)
+					}
+					b.Cleanup(func() { fs.Close() })
+					op := func() {
+						ps, err := fs.AllProcs()
+						if err != nil {
+							b.Fatal(err)
+						}
+						for i := 0; i < len(ps); i += step {
+							m.ours(ps[i])
+						}
+					}
+					op()
+					op()
+					s0 := fs.ScanCount()
+					measure(b, op)
+					b.ReportMetric(float64(fs.ScanCount()-s0)/float64(b.N), "scans/op")
+				})
+			}
+		}
+	}
 }

@@ -4,6 +4,7 @@ package procuring
 
 import (
 	"errors"
+	"math/bits"
 	"os"
 	"os/exec"
 	"runtime"
@@ -15,13 +16,16 @@ import (
 	"time"
 )
 
-// TestBatching: one library scan per file and listing, shared by every Proc of the
-// listing; files asked before are read by the first batch of later listings.
+// TestBatching: a file asked of every process of a listing is read in a few small
+// windows and then one library scan for the rest; later listings read the files the
+// previous one asked of most processes in their first batch; a file asked of one process
+// reads that process only.
 func TestBatching(t *testing.T) {
 	startKids(t)
 	for _, engine := range engines() {
 		t.Run(engine, func(t *testing.T) {
 			fs := mustFS(t, "/proc", engine)
+			be := backendOf(t, fs)
 			ps, err := fs.AllProcs()
 			if err != nil {
 				t.Fatal(err)
@@ -29,57 +33,110 @@ func TestBatching(t *testing.T) {
 			if n := fs.ScanCount(); n != 0 {
 				t.Fatalf("AllProcs scanned %d times", n)
 			}
+			// Windows of 1, 2, 4, ... pids while the loop goes on, then the rest at once.
+			maxScans := int64(bits.Len(uint(len(ps)/4)) + 1)
 			for _, p := range ps {
 				p.Stat()
 			}
-			if n := fs.ScanCount(); n != 1 {
-				t.Fatalf("Stat of %d procs: %d scans, want 1", len(ps), n)
+			if n := fs.ScanCount(); n < 2 || n > maxScans {
+				t.Fatalf("Stat of %d procs: %d scans, want 2..%d", len(ps), n, maxScans)
 			}
+			if c := be.lastScan(); int(c.returned) < len(ps)*3/4 {
+				t.Fatalf("Stat of %d procs: last batch %+v, want most of them", len(ps), c)
+			}
+			before, direct0 := fs.ScanCount(), fs.st.direct.Load()
 			for _, p := range ps {
 				p.Comm()
 				p.Stat()
 				p.Executable()
 			}
-			if n := fs.ScanCount(); n != 3 {
-				t.Fatalf("Comm+Executable: %d scans, want 3", n)
+			// Comm and Executable go window by window in step, and then whole; identity files
+			// without stat are read directly (as procfs does: a library batch would read
+			// stat too).
+			n, d := fs.ScanCount()-before, fs.st.direct.Load()-direct0
+			if n != 0 || d < 4 || d > 2*maxScans+2 {
+				t.Fatalf("Comm+Executable: %d scans and %d direct reads, want 0 and 4..%d", n, d, 2*maxScans+2)
 			}
 			ps2, _ := fs.AllProcs()
+			before = fs.ScanCount()
 			for _, p := range ps2 {
 				p.Stat()
 				p.Comm()
 				p.Executable()
 			}
-			if n := fs.ScanCount(); n != 4 {
-				t.Fatalf("second listing: %d scans, want 4 (sticky comm, exe)", n)
+			if n := fs.ScanCount() - before; n != 1 {
+				t.Fatalf("second listing: %d scans, want 1 (stat, comm and exe asked of all before)", n)
 			}
 			// Values are as of the batch: a second call does not read again.
 			self := indexOf(ps2, os.Getpid())
 			a, _ := ps2[self].Stat()
 			busy(20 * time.Millisecond)
 			b, _ := ps2[self].Stat()
-			if a != b || fs.ScanCount() != 4 {
+			if a != b || fs.ScanCount() != before+1 {
 				t.Fatalf("Stat of a listed Proc changed within its batch")
 			}
 			// Procs.Refresh: the next call reads again.
 			ps2.Refresh()
 			c, _ := ps2[self].Stat()
-			if fs.ScanCount() != 5 || c.UTime+c.STime < a.UTime+a.STime {
-				t.Fatalf("after Refresh: %d scans", fs.ScanCount())
+			if fs.ScanCount() != before+2 || c.UTime+c.STime < a.UTime+a.STime {
+				t.Fatalf("after Refresh: %d scans", fs.ScanCount()-before)
 			}
 			// Proc.Refresh: that Proc reads on every call from now on.
 			p := ps2[self]
 			p.Refresh()
 			p.Stat()
 			p.Stat()
-			if fs.ScanCount() != 7 {
-				t.Fatalf("refreshed Proc: %d scans, want 7", fs.ScanCount())
+			if fs.ScanCount() != before+4 {
+				t.Fatalf("refreshed Proc: %d scans, want 4", fs.ScanCount()-before)
 			}
-			// Single Procs read on every call.
+			// Single Procs read on every call (identity files directly, as procfs).
 			sp, _ := fs.Self()
+			direct := fs.st.direct.Load()
 			sp.Comm()
 			sp.Comm()
-			if fs.ScanCount() != 9 {
-				t.Fatalf("single Proc: %d scans, want 9", fs.ScanCount())
+			sp.IO()
+			sp.IO()
+			if fs.ScanCount() != before+6 || fs.st.direct.Load() != direct+2 {
+				t.Fatalf("single Proc: %d scans, %d direct reads, want 6 and 2", fs.ScanCount()-before, fs.st.direct.Load()-direct)
+			}
+			// A listing that asks only Stat (comm is read with it: the last listing asked
+			// it of all), then one that asks Comm of one process: stat alone in the first
+			// batch, then one scan of that process.
+			ps3, _ := fs.AllProcs()
+			for _, p := range ps3 {
+				p.Stat()
+			}
+			ps4, _ := fs.AllProcs()
+			before = fs.ScanCount()
+			for _, p := range ps4 {
+				p.Stat()
+			}
+			if c := be.lastScan(); fs.ScanCount() != before+1 || c.returned == 0 || int(c.opened) > len(ps4)/4 {
+				t.Fatalf("listing after one that asked only Stat: %+v, want stat only (held)", c)
+			}
+			direct = fs.st.direct.Load()
+			if _, err := ps4[len(ps4)/2].Comm(); err != nil {
+				t.Fatal(err)
+			}
+			if n, d := fs.ScanCount()-before, fs.st.direct.Load()-direct; n != 1 || d != 1 {
+				t.Fatalf("Comm of one process: %d scans, %d direct reads, want 0 and 1", n-1, d)
+			}
+			// Comm of a run of adjacent processes (a tenth of the listing: a pod's workers
+			// started together): windows, never the whole listing.
+			before, direct = fs.ScanCount(), fs.st.direct.Load()
+			for _, p := range ps4[:len(ps4)/10] {
+				p.Comm()
+			}
+			if n, d := fs.ScanCount()-before, fs.st.direct.Load()-direct; n != 0 || d > maxScans {
+				t.Fatalf("Comm of %d adjacent processes: %d scans, %d direct reads, want 0 and at most %d", len(ps4)/10, n, d, maxScans)
+			}
+			// IO of one process: one library scan of that process.
+			before = fs.ScanCount()
+			if _, err := ps4[len(ps4)/2].IO(); err != nil {
+				t.Fatal(err)
+			}
+			if n := fs.ScanCount() - before; n != 1 {
+				t.Fatalf("IO of one process: %d scans, want 1", n)
 			}
 		})
 	}

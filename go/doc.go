@@ -3,24 +3,32 @@
 // It offers the process part of procfs's API (FS, NewFS, AllProcs, Proc, Proc.Stat,
 // Proc.NewStatus, Proc.Comm, Proc.CmdLine, Proc.Executable, Proc.Cgroups, Proc.Environ,
 // Proc.IO, Self, NewProc) with the same values and the same kinds of errors, so that
-// replacing the import path is enough for most programs. Underneath, the first call of a
-// method on any Proc of a listing (the Procs returned by one AllProcs call) reads that file
-// for every process of the listing in one scan of libprocuring (io_uring or plain
-// syscalls, descriptors of stat/status/io held open across scans, identity files such as
-// comm and cmdline cached per process lifetime), and the other Procs of the listing answer
-// from memory.
+// replacing the import path is enough for most programs. Underneath, a file that most
+// Procs of a listing (the Procs returned by one AllProcs call) ask for is read for every
+// process of the listing in one scan of libprocuring (io_uring or plain syscalls,
+// descriptors of stat/status/io held open across scans), and the other Procs of the listing
+// answer from memory; a file asked of a few costs about one read per process asked.
 //
-// # Values are as of a batch
+// # Exact values, as of a batch
+//
+// Every value is what the kernel showed during the batch that read it, as procfs would
+// have read it then: identity files (comm, cmdline, exe, cgroup, environ) are read again by
+// every batch that asks for them, so an exec, a rename, a cgroup move or an argv rewrite is
+// seen by the next listing, and no error is remembered. Options.IdentityCache opts in to
+// the library's per-process identity cache (cheaper, values possibly older; see Options).
 //
 // A Proc that came from a listing answers every call with the values of the batch that
-// first read the file for its listing: calling Stat twice on the same Proc returns the same
+// first read the file for it: calling Stat twice on the same Proc returns the same
 // numbers. Call AllProcs again (the usual pattern of a collector), Procs.Refresh, or
 // Proc.Refresh to read fresh values. A Proc made by NewProc, FS.Proc or Self is not part of
 // a listing: each of its calls reads the file again (one single-pid scan), as procfs does.
 //
-// The files asked of a listing are remembered per FS ("sticky"): once any listing of an FS
-// was asked for, say, Comm, the first batch of later listings reads comm too, so a
-// steady-state collector makes one scan per listing. Options.Prefetch starts that set.
+// The first call of a file on a Proc not read yet reads a window of processes from it on
+// in listing order: one at first, twice as many while calls come in listing order, and the
+// whole listing in one scan once the windows would have read a quarter of it. The files that at least half
+// of a listing's processes asked for are read by the first batch of the next listing of the
+// same FS, so a steady-state collector makes one scan per listing. Options.Prefetch adds
+// files to that set.
 //
 // # Engines and fallback
 //

@@ -79,6 +79,16 @@ type Options struct {
 	// Nice, Policy, RTPriority, RSS, RSSLimit, Processor) may be as old as its last run.
 	// For collectors that want CPU time, such as Kepler. Ignored by the procfs engine.
 	ReuseIdleStat bool
+	// IdentityCache: comm, cmdline, exe, cgroup and environ are read once per process
+	// lifetime (pid, starttime) and served from the library's cache afterwards, instead of
+	// being read in every batch that asks for them. Cheaper for collectors that read the
+	// identity of every process on every listing, at a documented cost in freshness: a
+	// value may be as old as the library's identity_max_age, except that an exec is always
+	// detected (a new comm in stat, or the other traces an exec leaves in stat), so a
+	// prctl(PR_SET_NAME) rename, a cgroup move or an argv rewrite (setproctitle) of a live
+	// process may be seen late. Off by default: every value is what the kernel showed
+	// during the batch that returned it, as procfs would have read it then.
+	IdentityCache bool
 }
 
 // FS is a proc filesystem mount (or a directory laid out like one).
@@ -98,9 +108,22 @@ type fsState struct {
 	engine string
 	reason string
 	be     backend // nil: the procfs engine
-	sticky atomic.Uint32
-	// scans counts library scans (for tests and ScanCount).
-	scans atomic.Int64
+	// sticky: the files that the first batch of a listing reads for all of its processes
+	// (Options.Prefetch, and the files at least half of the previous listing asked for).
+	sticky   atomic.Uint32
+	prefetch uint32
+	// last is the listing made last (its demand sets sticky for the next one).
+	last atomic.Pointer[listing]
+	// identityCache: Options.IdentityCache.
+	identityCache bool
+	// wholeListing: every file is read for the whole listing in one batch, never in
+	// windows (for tests of the batches' flags).
+	wholeListing bool
+	// scans counts library scans (for tests and ScanCount); direct, windows of an identity
+	// file read without the library (for tests).
+	scans, direct atomic.Int64
+	// closed: Close was called (the reads made without the library fail too).
+	closed atomic.Bool
 	// pl is the listing every Proc of the procfs engine points to (it carries the FS).
 	pl *listing
 }
@@ -109,14 +132,16 @@ type fsState struct {
 type backend interface {
 	// listPids lists the pids of the proc root, ascending.
 	listPids() ([]int32, error)
-	// scanList reads files of pids with the listing scanner. statB, when not nil, is the
-	// batch of the same listing (pids) that has stat: its starttimes identify the
-	// processes of a scan made with scanSkipStat.
-	scanList(files, flags uint32, pids []int32, statB *batch) (*batch, error)
+	// scanList reads files of scan (pids of the listing pids, or all of them) with the
+	// listing scanner, which keeps descriptors and state of the processes of its last scan.
+	// statB, when not nil, is the batch of the same listing that has stat: its starttimes
+	// identify the processes of a scan made with scanSkipStat. The batch's pos indexes pids.
+	scanList(files, flags uint32, pids, scan []int32, statB *batch) (*batch, error)
 	// scanAll lists every process and reads files with the listing scanner.
 	scanAll(files, flags uint32) (*batch, error)
-	// scanOne reads files of one pid with the single-process scanner.
-	scanOne(files, flags uint32, pid int32) (*batch, error)
+	// scanPids reads files of a few pids (ascending) with the scanner of single processes
+	// and windows, leaving the listing scanner's state alone. The batch's pos indexes pids.
+	scanPids(files, flags uint32, pids []int32) (*batch, error)
 	close()
 }
 
@@ -143,24 +168,29 @@ func NewFSWithOptions(mountPoint string, opts Options) (FS, error) {
 		engine, from = os.Getenv(EnvEngine), EnvEngine
 	}
 	engine = strings.ToLower(strings.TrimSpace(engine))
-	st := &fsState{root: mountPoint, pfs: pfs}
+	st := &fsState{root: mountPoint, pfs: pfs, identityCache: opts.IdentityCache}
 	st.pl = &listing{fs: st}
 	for _, f := range opts.Prefetch {
 		if f >= numFiles {
 			return FS{}, fmt.Errorf("procuring: unknown file %d in Options.Prefetch", f)
 		}
-		st.sticky.Or(1 << f)
+		st.prefetch |= 1 << f
 	}
+	if st.prefetch != 0 {
+		// Files named up front are read with stat by one batch for the whole listing.
+		st.prefetch |= 1 << FileStat
+	}
+	st.sticky.Store(st.prefetch)
 	switch engine {
 	case "", EngineAuto:
-		be, name, reason, err := newBackend(mountPoint, EngineAuto, opts.ReuseIdleStat)
+		be, name, reason, err := newBackend(mountPoint, EngineAuto, opts)
 		if err != nil {
 			st.engine, st.reason = EngineProcfs, err.Error()
 		} else {
 			st.be, st.engine, st.reason = be, name, reason
 		}
 	case EngineURing, EngineSync:
-		be, name, reason, err := newBackend(mountPoint, engine, opts.ReuseIdleStat)
+		be, name, reason, err := newBackend(mountPoint, engine, opts)
 		if err != nil {
 			return FS{}, fmt.Errorf("procuring: engine %q (from %s) cannot run: %w", engine, from, err)
 		}
@@ -185,6 +215,7 @@ func (fs FS) Engine() (name, reason string) {
 // its Procs after Close fail with ErrClosed (the procfs engine keeps working).
 func (fs FS) Close() error {
 	if fs.st != nil && fs.st.be != nil {
+		fs.st.closed.Store(true)
 		fs.st.be.close()
 	}
 	return nil
@@ -237,8 +268,8 @@ func NewProc(pid int) (Proc, error) {
 }
 
 // AllProcs lists the processes of fs (one directory pass, no file read), in ascending
-// pid order. The Procs share one listing: the first call of a method on any of them reads
-// that file for all of them in one batch.
+// pid order. The Procs share one listing: a file is read for all of them in one batch
+// when most of them ask for it, else for the few that do (see the package documentation).
 func (fs FS) AllProcs() (Procs, error) {
 	st := fs.st
 	if st == nil || st.be == nil {
@@ -262,6 +293,9 @@ func (fs FS) AllProcs() (Procs, error) {
 		return Procs{}, err
 	}
 	l := &listing{fs: st, pids: pids}
+	if prev := st.last.Swap(l); prev != nil {
+		st.sticky.Store(st.prefetch | prev.demand())
+	}
 	ps := make(Procs, len(pids))
 	for i, pid := range pids {
 		ps[i] = Proc{PID: int(pid), l: l, i: int32(i)}
@@ -320,7 +354,7 @@ func (fs FS) Scan(files ...File) ([]Record, error) {
 	if st == nil || st.be == nil {
 		return fs.scanProcfs(mask)
 	}
-	b, err := st.be.scanAll(mask, 0)
+	b, err := st.be.scanAll(mask, st.exactFlags(mask))
 	if err != nil {
 		return nil, err
 	}
@@ -397,4 +431,14 @@ func (fs FS) scanProcfs(mask uint32) ([]Record, error) {
 		out = append(out, r)
 	}
 	return out, nil
+}
+
+// exactFlags are the scan flags that make a batch reading files return what the kernel
+// shows now: without Options.IdentityCache, identity files are read again by every batch
+// that asks for them.
+func (st *fsState) exactFlags(files uint32) uint32 {
+	if !st.identityCache && files&identityMask != 0 {
+		return scanRefreshIdentity
+	}
+	return 0
 }

@@ -19,7 +19,8 @@ static char *pr_err(void) {
 }
 
 static int32_t pr_new(const char *root, uint32_t engine, uint32_t reuse_idle_stat,
-                      procuring_scanner **out, const char **name, const char **reason, char **err) {
+                      uint32_t identity_cache, procuring_scanner **out, const char **name,
+                      const char **reason, char **err) {
 	procuring_options o;
 	int32_t rc = procuring_options_init(&o);
 	if (rc == 0) {
@@ -28,6 +29,7 @@ static int32_t pr_new(const char *root, uint32_t engine, uint32_t reuse_idle_sta
 		o.files = 1u << PROCURING_FILE_STAT;
 		o.hold_fds = 1;
 		o.reuse_idle_stat = reuse_idle_stat;
+		(void)identity_cache; // TODO(identity_cache): o.identity_cache = identity_cache; once procuring_options has it
 		rc = procuring_scanner_new(&o, out);
 	}
 	if (rc != 0) {
@@ -101,20 +103,24 @@ func (s *cScanner) free() {
 // unreachable.
 type handles struct {
 	list cScanner // listings and Scan
-	one  cScanner // single processes (created on first use)
+	sub  cScanner // single processes and windows of a listing (created on first use)
 }
 
 type cBackend struct {
 	h      *handles
 	root   string
-	engine C.uint32_t // resolved engine, for the single-process scanner
-	reuse  C.uint32_t // Options.ReuseIdleStat, for the single-process scanner
-	closed bool       // guarded by h.list.mu
+	engine C.uint32_t // resolved engine, for the scanner of single processes
+	reuse  C.uint32_t // Options.ReuseIdleStat, for the scanner of single processes
+	// identCache: Options.IdentityCache (the library serves identity texts from its cache,
+	// and the Go side keeps its own copies: scanOmitCached).
+	identCache C.uint32_t
+	closed     bool // guarded by h.list.mu
 
-	// Guarded by h.list.mu: per process of the last scan of the listing scanner (ascending
-	// pid), the starttime the library knows and the Go copies of the identity texts it
-	// served, so that texts the library serves from its cache are not copied again (it
-	// leaves them out of the snapshot: scanOmitCached); the pid count of the last listing;
+	// Guarded by h.list.mu: with identCache, per process of the last scan of the listing
+	// scanner (ascending pid), the starttime the library knows and the Go copies of the
+	// identity texts it served, so that texts the library serves from its cache are not
+	// copied again (it leaves them out of the snapshot: scanOmitCached); the pid count of
+	// the last listing;
 	// the counters of the last scan and the number of batches read twice (for tests).
 	cache, spare []identRef
 	pidHint      int
@@ -122,19 +128,43 @@ type cBackend struct {
 	rescans      int
 }
 
-func newScanner(root string, engine, reuseIdleStat C.uint32_t) (*C.procuring_scanner, string, string, error) {
+// identRef is an entry of the Go-side identity cache (ascending pid): per process of the
+// last scan of the listing scanner, the starttime the library knows for it (its identity
+// cache key) and the identity texts the library has served for it (nil: none yet).
+type identRef struct {
+	pid   int32
+	start uint64
+	id    *identity
+}
+
+// stateNames maps a state byte to a one-letter string without allocating.
+var stateNames = func() (t [256]string) {
+	for i := range t {
+		t[i] = string(rune(i))
+		if i >= 0x80 {
+			t[i] = string([]byte{byte(i)})
+		}
+	}
+	return
+}()
+
+// scanOmitCached (PROCURING_SCAN_OMIT_CACHED): identity texts served from the cache are
+// not copied to the arena (with Options.IdentityCache; the Go side keeps its copies).
+const scanOmitCached = 4
+
+func newScanner(root string, engine, reuseIdleStat, identityCache C.uint32_t) (*C.procuring_scanner, string, string, error) {
 	croot := C.CString(root)
 	defer C.free(unsafe.Pointer(croot))
 	var s *C.procuring_scanner
 	var name, reason *C.char
 	var msg *C.char
-	if rc := C.pr_new(croot, engine, reuseIdleStat, &s, &name, &reason, &msg); rc != 0 {
+	if rc := C.pr_new(croot, engine, reuseIdleStat, identityCache, &s, &name, &reason, &msg); rc != 0 {
 		return nil, "", "", libErr("scanner_new", rc, msg)
 	}
 	return s, C.GoString(name), C.GoString(reason), nil
 }
 
-func newBackend(root, engine string, reuseIdleStat bool) (backend, string, string, error) {
+func newBackend(root, engine string, opts Options) (backend, string, string, error) {
 	if v := C.procuring_abi_version(); v != C.PROCURING_ABI_VERSION {
 		return nil, "", "", &LibraryError{Op: "abi_version", Msg: "libprocuring ABI " + strconv.Itoa(int(v)) +
 			", this package was built for " + strconv.Itoa(C.PROCURING_ABI_VERSION)}
@@ -148,22 +178,25 @@ func newBackend(root, engine string, reuseIdleStat bool) (backend, string, strin
 	default:
 		e = C.PROCURING_ENGINE_AUTO
 	}
-	var reuse C.uint32_t
-	if reuseIdleStat {
+	var reuse, identCache C.uint32_t
+	if opts.ReuseIdleStat {
 		reuse = 1
 	}
-	s, name, reason, err := newScanner(root, e, reuse)
+	if opts.IdentityCache {
+		identCache = 1
+	}
+	s, name, reason, err := newScanner(root, e, reuse, identCache)
 	if err != nil {
 		return nil, "", "", err
 	}
-	b := &cBackend{h: &handles{}, root: root, engine: C.PROCURING_ENGINE_SYNC, reuse: reuse}
+	b := &cBackend{h: &handles{}, root: root, engine: C.PROCURING_ENGINE_SYNC, reuse: reuse, identCache: identCache}
 	if name == EngineURing {
 		b.engine = C.PROCURING_ENGINE_URING
 	}
 	b.h.list.c = s
 	runtime.AddCleanup(b, func(h *handles) {
 		h.list.free()
-		h.one.free()
+		h.sub.free()
 	}, b.h)
 	return b, name, reason, nil
 }
@@ -174,7 +207,7 @@ func (b *cBackend) close() {
 	b.cache, b.spare = nil, nil
 	b.h.list.mu.Unlock()
 	b.h.list.free()
-	b.h.one.free()
+	b.h.sub.free()
 }
 
 func (b *cBackend) listPids() ([]int32, error) {
@@ -203,20 +236,7 @@ func (b *cBackend) listPids() ([]int32, error) {
 	}
 }
 
-func (b *cBackend) scanList(files, flags uint32, pids []int32, statB *batch) (*batch, error) {
-	scan := pids
-	if statB != nil && statB.live != nil {
-		// Pids the stat batch found gone answer through procfs (see Proc.batchFor) and
-		// need not be read: the library would try their stat again.
-		scan = statB.live
-	}
-	if len(scan) == 0 {
-		bt := &batch{pos: make([]int32, len(pids))}
-		for i := range bt.pos {
-			bt.pos[i] = -1
-		}
-		return bt, nil
-	}
+func (b *cBackend) scanList(files, flags uint32, pids, scan []int32, statB *batch) (*batch, error) {
 	return b.scanWithCache(files, flags, pids, scan, statB)
 }
 
@@ -235,6 +255,16 @@ func (b *cBackend) scanWithCache(files, flags uint32, pids, scan []int32, statB 
 	defer runtime.KeepAlive(b)
 	if s.c == nil {
 		return nil, ErrClosed
+	}
+	if b.identCache == 0 {
+		// Exact identity (every text read by this scan): nothing to take from a Go cache.
+		snap, err := s.scan(files, flags, scan)
+		if err != nil {
+			return nil, err
+		}
+		b.last = snap.stats
+		bt, _, _ := build(snap, files, pids, false, nil, nil, nil)
+		return bt, nil
 	}
 	snap, err := s.scan(files, flags|scanOmitCached, scan)
 	if err != nil {
@@ -291,8 +321,8 @@ func (b *cBackend) dropCache() {
 	b.cache = b.cache[:0]
 }
 
-func (b *cBackend) scanOne(files, flags uint32, pid int32) (*batch, error) {
-	s := &b.h.one
+func (b *cBackend) scanPids(files, flags uint32, pids []int32) (*batch, error) {
+	s := &b.h.sub
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	defer runtime.KeepAlive(b)
@@ -303,18 +333,17 @@ func (b *cBackend) scanOne(files, flags uint32, pid int32) (*batch, error) {
 		if closed {
 			return nil, ErrClosed
 		}
-		c, _, _, err := newScanner(b.root, b.engine, b.reuse)
+		c, _, _, err := newScanner(b.root, b.engine, b.reuse, b.identCache)
 		if err != nil {
 			return nil, err
 		}
 		s.c = c
 	}
-	pids := [1]int32{pid}
-	snap, err := s.scan(files, flags, pids[:])
+	snap, err := s.scan(files, flags, pids)
 	if err != nil {
 		return nil, err
 	}
-	bt, _, _ := build(snap, files, pids[:], false, nil, nil, nil)
+	bt, _, _ := build(snap, files, pids, false, nil, nil, nil)
 	return bt, nil
 }
 
@@ -348,8 +377,8 @@ func identStr(r *C.procuring_record, f File) C.procuring_str {
 }
 
 // build copies a snapshot into Go values: one allocation per slice of the batch, one for
-// the text the batch needs, and one identity per process whose identity texts were read
-// (not served from the library's cache) this scan.
+// the text the batch needs, and (with useCache) one identity per process whose identity
+// texts were read (not served from the library's cache) this scan.
 //
 // With useCache, old is the Go-side cache after the previous scan of the same scanner
 // (see cBackend.cache) and the new one is appended to next, one entry per record. A text
@@ -446,8 +475,12 @@ func build(snap *C.procuring_snapshot, files uint32, pids []int32, useCache bool
 	if files&schedBit != 0 {
 		bt.scheds = make([]ProcSchedstat, n)
 	}
+	var fresh []identity // without useCache: every process's identity, in one allocation
 	if idFiles != 0 {
 		bt.ids = make([]*identity, n)
+		if !useCache {
+			fresh = make([]identity, n)
+		}
 	}
 
 	buf := make([]byte, 0, need)
@@ -468,7 +501,6 @@ func build(snap *C.procuring_snapshot, files uint32, pids []int32, useCache bool
 		h := &bt.heads[i]
 		h.pid = int32(r.pid)
 		h.read = (read | cached) & files
-		h.state = byte(r.state)
 		for k := range h.errs {
 			h.errs[k] = int32(r.errors[k])
 		}
@@ -535,7 +567,11 @@ func build(snap *C.procuring_snapshot, files uint32, pids []int32, useCache bool
 				}
 			}
 			if id == o { // copy on write: o may be in use by earlier batches
-				id = new(identity)
+				if fresh != nil {
+					id = &fresh[i]
+				} else {
+					id = new(identity)
+				}
 				if o != nil {
 					*id = *o
 				}

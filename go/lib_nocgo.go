@@ -10,6 +10,6 @@ const cgoEnabled = false
 var errNoCgo = errors.New("built without cgo")
 
 // newBackend: without cgo there is no library; FS falls back to procfs.
-func newBackend(root, engine string, reuseIdleStat bool) (backend, string, string, error) {
+func newBackend(root, engine string, opts Options) (backend, string, string, error) {
 	return nil, "", "", errNoCgo
 }

@@ -33,7 +33,8 @@ const (
 // NumFiles is the number of File values.
 const NumFiles = int(numFiles)
 
-// identity files: cached per process lifetime by the library.
+// identityMask: the identity files (comm, cmdline, exe, cgroup, environ), which the
+// library caches per process lifetime when asked to (Options.IdentityCache).
 const identityMask = 1<<FileComm | 1<<FileCmdline | 1<<FileExe | 1<<FileCgroup | 1<<FileEnviron
 
 var fileNames = [numFiles]string{"stat", "status", "io", "comm", "cmdline", "exe", "cgroup", "environ", "schedstat"}
@@ -377,7 +378,11 @@ func (p Proc) ident(f File) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return b.ids[ri].s[f-FileComm], nil
+	s, ok := b.ids[ri].text(f)
+	if !ok {
+		return "", codeErr(p.path(f), f, 0)
+	}
+	return s, nil
 }
 
 // batchFor returns the batch that has file f of p and p's record index in it.
@@ -394,22 +399,31 @@ func (p Proc) batchFor(f File) (*batch, int, error) {
 	var b *batch
 	ri := 0
 	if l.single {
-		var err error
-		b, err = l.fs.be.scanOne(1<<f, scanRefreshIdentity, int32(p.PID))
-		if err != nil {
-			return nil, 0, err
+		pids := [1]int32{int32(p.PID)}
+		if identityMask&(1<<f) != 0 {
+			// Read as procfs does (a library scan would read stat too).
+			var err error
+			if b, err = l.fs.readDirect(f, pids[:]); err != nil {
+				return nil, 0, err
+			}
+		} else {
+			var err error
+			b, err = l.fs.be.scanPids(1<<f, 0, pids[:])
+			if err != nil {
+				return nil, 0, err
+			}
+			l.fs.scans.Add(1)
 		}
-		l.fs.scans.Add(1)
 		if len(b.heads) == 0 {
 			ri = -1
 		}
 	} else {
+		l.calls[f].Add(1)
 		var err error
-		b, err = l.get(f)
+		b, ri, err = l.get(f, int(p.i))
 		if err != nil {
 			return nil, 0, err
 		}
-		ri = int(b.pos[p.i])
 	}
 	if ri < 0 {
 		return nil, 0, nil
@@ -474,6 +488,4 @@ const (
 	scanRefreshIdentity = 1
 	// scanSkipStat: do not re-read stat of pids an earlier scan of the scanner read.
 	scanSkipStat = 2
-	// scanOmitCached: identity texts served from the cache are not copied to the arena.
-	scanOmitCached = 4
 )

@@ -14,11 +14,24 @@ import (
 	"github.com/prometheus/procfs"
 )
 
-// Follow-up batches of a listing pass scanSkipStat (stat is not read again), and every
-// scan of the listing scanner passes scanOmitCached (texts the library serves from its
-// identity cache are taken from the Go-side cache). These tests check both through the
-// counters of the library's last scan, on a hand-made proc tree (exact counts: no process
-// comes or goes) and on the live /proc.
+// With Options.IdentityCache, follow-up batches of a listing pass scanSkipStat (stat is
+// not read again), and every scan of the listing scanner passes scanOmitCached (texts the
+// library serves from its identity cache are taken from the Go-side cache). These tests
+// check both through the counters of the library's last scan, on a hand-made proc tree
+// (exact counts: no process comes or goes) and on the live /proc. Every file is read for
+// the whole listing (wholeListing: no windows), so that each call loop is one batch.
+
+// cacheFS is an FS with Options.IdentityCache whose listings read whole.
+func cacheFS(t *testing.T, root, engine string) FS {
+	t.Helper()
+	fs, err := NewFSWithOptions(root, Options{Engine: engine, IdentityCache: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fs.Close() })
+	fs.st.wholeListing = true
+	return fs
+}
 
 func backendOf(t *testing.T, fs FS) *cBackend {
 	t.Helper()
@@ -143,7 +156,7 @@ func TestSkipStatTree(t *testing.T) {
 	}
 	for _, engine := range []string{EngineURing, EngineSync} {
 		t.Run(engine, func(t *testing.T) {
-			fs := mustFS(t, root, engine)
+			fs := cacheFS(t, root, engine)
 			be := backendOf(t, fs)
 			ps, err := fs.AllProcs()
 			if err != nil || len(ps) != n {
@@ -254,7 +267,7 @@ func TestSkipStatCrossListings(t *testing.T) {
 	pfs, _ := procfs.NewFS(root)
 	for _, engine := range []string{EngineURing, EngineSync} {
 		t.Run(engine, func(t *testing.T) {
-			fs := mustFS(t, root, engine)
+			fs := cacheFS(t, root, engine)
 			be := backendOf(t, fs)
 			a, _ := fs.AllProcs()
 			for _, p := range a {
@@ -320,7 +333,7 @@ func TestFollowUpBatchLive(t *testing.T) {
 	}
 	for _, engine := range []string{EngineURing, EngineSync} {
 		t.Run(engine, func(t *testing.T) {
-			fs := mustFS(t, "/proc", engine)
+			fs := cacheFS(t, "/proc", engine)
 			be := backendOf(t, fs)
 			ps, _ := fs.AllProcs()
 			for _, p := range ps {
@@ -348,6 +361,13 @@ func TestFollowUpBatchLive(t *testing.T) {
 					p.Stat()
 				}
 				got := be.lastScan()
+				// Every identity file asked of every process, so that the next listing's
+				// first batch reads them too (it follows this one's demand).
+				for _, c := range identityCalls {
+					for _, p := range ps {
+						c.call(p)
+					}
+				}
 				if got.cached < 5*uint32(len(kids.pids)) {
 					t.Errorf("round %d: %+v, want the kids' texts cached", round, got)
 				}
@@ -370,7 +390,7 @@ func TestVanishedAfterStat(t *testing.T) {
 		t.Run(engine, func(t *testing.T) {
 			c := startChild(t, "sleep", "3600")
 			pid := c.Process.Pid
-			fs := mustFS(t, "/proc", engine)
+			fs := cacheFS(t, "/proc", engine)
 			// A first listing reads the identity of the child, so that the library has it
 			// cached for the second.
 			warm, _ := fs.AllProcs()
