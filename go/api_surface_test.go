@@ -5,13 +5,9 @@ import (
 	"go/token"
 	"go/types"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"reflect"
 	"regexp"
-	"runtime"
 	"sort"
-	"strings"
 	"testing"
 
 	"github.com/procuring/procuring/go/internal/apisurface"
@@ -33,25 +29,10 @@ var newerThanRequired = map[string]string{
 	"KernelTainted":    "a release after v0.19.2",
 }
 
-// moduleDirOf returns the module directory and version of the package whose function fn
-// is compiled into this test binary (so: of the version the build selected, whatever
-// go.mod or -modfile selected it).
 func moduleDirOf(t *testing.T, fn any, module string) (dir, version string) {
-	pc := reflect.ValueOf(fn).Pointer()
-	file, _ := runtime.FuncForPC(pc).FileLine(pc)
-	i := strings.Index(file, module+"@")
-	if i < 0 {
-		t.Fatalf("cannot find %s in the path of its source %q", module, file)
-	}
-	rest := file[i+len(module)+1:]
-	version = rest[:strings.IndexByte(rest, '/')]
-	dir = file[:i+len(module)+1+len(version)]
-	if !filepath.IsAbs(dir) { // built with -trimpath
-		out, err := exec.Command("go", "env", "GOMODCACHE").Output()
-		if err != nil {
-			t.Fatal(err)
-		}
-		dir = filepath.Join(strings.TrimSpace(string(out)), dir)
+	dir, version, err := apisurface.ModuleDirOf(fn, module)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return dir, version
 }

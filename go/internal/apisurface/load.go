@@ -19,6 +19,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
+	"runtime"
 	"sort"
 	"strings"
 )
@@ -123,4 +125,27 @@ func Exported(p *types.Package) []types.Object {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name() < out[j].Name() })
 	return out
+}
+
+// ModuleDirOf returns the directory and version of module, read from the source path of
+// fn, a function of that module compiled into the running binary: the version the build
+// selected, whatever go.mod or -modfile selected it (a test binary has no module list).
+func ModuleDirOf(fn any, module string) (dir, version string, err error) {
+	pc := reflect.ValueOf(fn).Pointer()
+	file, _ := runtime.FuncForPC(pc).FileLine(pc)
+	i := strings.Index(file, module+"@")
+	if i < 0 {
+		return "", "", fmt.Errorf("cannot find %s in the path of its source %q", module, file)
+	}
+	rest := file[i+len(module)+1:]
+	version = rest[:strings.IndexByte(rest, '/')]
+	dir = file[:i+len(module)+1+len(version)]
+	if !filepath.IsAbs(dir) { // built with -trimpath
+		out, err := exec.Command("go", "env", "GOMODCACHE").Output()
+		if err != nil {
+			return "", "", err
+		}
+		dir = filepath.Join(strings.TrimSpace(string(out)), dir)
+	}
+	return dir, version, nil
 }

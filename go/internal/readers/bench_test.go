@@ -54,6 +54,8 @@ func BenchmarkReaders(b *testing.B) {
 	benchKids(b)
 	b.Run("exporter/procfs", func(b *testing.B) { measure(b, func() { procfsreader.Exporter("/proc", false) }) })
 	b.Run("exporter/procuring", func(b *testing.B) { measure(b, func() { procuringreader.Exporter("/proc", false) }) })
+	b.Run("exporter-threads/procfs", func(b *testing.B) { measure(b, func() { procfsreader.Exporter("/proc", true) }) })
+	b.Run("exporter-threads/procuring", func(b *testing.B) { measure(b, func() { procuringreader.Exporter("/proc", true) }) })
 	pfs, _ := procfs.NewFS("/proc")
 	b.Run("kepler/procfs", func(b *testing.B) { measure(b, func() { procfsreader.KeplerOn(pfs) }) })
 	fs, _ := procuring.NewFS("/proc")
