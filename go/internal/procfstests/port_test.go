@@ -57,17 +57,21 @@ func TestProcfsOwnTests(t *testing.T) {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		t.Logf("excluded (needs procfs internals) %s: %s", k, p.Excluded[k])
+		t.Logf("excluded (does not compile against procuring: procfs internals, or API newer than required) %s: %s", k, p.Excluded[k])
 	}
 	t.Logf("procfs %s: %d test files ported: %s", ver, len(p.Files), strings.Join(p.Files, " "))
-	cmd := exec.Command("go", "test", "-count=1", ".")
+	cmd := exec.Command("go", "test", "-count=1", "-v", ".")
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOWORK=off")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("procfs's tests against procuring: %v\n%s", err, out)
 	}
-	t.Logf("%s", out)
+	passed := strings.Count(string(out), "--- PASS: ")
+	if passed == 0 || strings.Contains(string(out), "--- FAIL: ") {
+		t.Fatalf("%d procfs tests passed:\n%s", passed, out)
+	}
+	t.Logf("%d of procfs's tests (subtests included) passed against procuring", passed)
 }
 
 // goCmpDir is the directory of the go-cmp version procfs's go.mod requires (its tests use

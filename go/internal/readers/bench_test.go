@@ -52,13 +52,14 @@ func measure(b *testing.B, f func()) {
 
 func BenchmarkReaders(b *testing.B) {
 	benchKids(b)
-	b.Run("exporter/procfs", func(b *testing.B) { measure(b, func() { procfsreader.Exporter("/proc", false) }) })
-	b.Run("exporter/procuring", func(b *testing.B) { measure(b, func() { procuringreader.Exporter("/proc", false) }) })
-	b.Run("exporter-threads/procfs", func(b *testing.B) { measure(b, func() { procfsreader.Exporter("/proc", true) }) })
-	b.Run("exporter-threads/procuring", func(b *testing.B) { measure(b, func() { procuringreader.Exporter("/proc", true) }) })
 	pfs, _ := procfs.NewFS("/proc")
-	b.Run("kepler/procfs", func(b *testing.B) { measure(b, func() { procfsreader.KeplerOn(pfs) }) })
 	fs, _ := procuring.NewFS("/proc")
+	b.Run("exporter/procfs", func(b *testing.B) { measure(b, func() { procfsreader.ExporterOn(pfs, "/proc", false) }) })
+	b.Run("exporter/procuring", func(b *testing.B) { measure(b, func() { procuringreader.ExporterOn(fs, "/proc", false) }) })
+	b.Run("exporter-threads/procfs", func(b *testing.B) { measure(b, func() { procfsreader.ExporterOn(pfs, "/proc", true) }) })
+	b.Run("exporter-threads/procuring", func(b *testing.B) { measure(b, func() { procuringreader.ExporterOn(fs, "/proc", true) }) })
+	b.Run("kepler/procfs", func(b *testing.B) { measure(b, func() { procfsreader.KeplerOn(pfs) }) })
+	fs, _ = procuring.NewFS("/proc") // its own: the files of a listing are remembered per FS
 	b.Run("kepler/procuring", func(b *testing.B) { measure(b, func() { procuringreader.KeplerOn(fs) }) })
 	fr, _ := procuring.NewFSWithOptions("/proc", procuring.Options{ReuseIdleStat: true})
 	b.Run("kepler/procuring-reuse-idle", func(b *testing.B) { measure(b, func() { procuringreader.KeplerOn(fr) }) })

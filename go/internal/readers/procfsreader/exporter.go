@@ -15,11 +15,17 @@ import (
 // ProcSMapsRollup, then its threads through procfs.NewFS(<mount>/<pid>/task) and that
 // FS's AllProcs with the same calls (but limits, fds and smaps, which GetThreads skips).
 func Exporter(mountPoint string, threads bool) (readers.ExporterScan, error) {
-	var out readers.ExporterScan
 	fs, err := procfs.NewFS(mountPoint)
 	if err != nil {
-		return out, err
+		return readers.ExporterScan{}, err
 	}
+	return ExporterOn(fs, mountPoint, threads)
+}
+
+// ExporterOn is one scrape of Exporter with the FS made already (process-exporter makes
+// one at start and a thread FS per process per scrape).
+func ExporterOn(fs procfs.FS, mountPoint string, threads bool) (readers.ExporterScan, error) {
+	var out readers.ExporterScan
 	stat, err := fs.NewStat()
 	if err != nil {
 		return out, err
