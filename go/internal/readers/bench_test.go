@@ -83,6 +83,8 @@ func BenchmarkPerProcessFiles(b *testing.B) {
 	b.Run("statm/procfs", func(b *testing.B) { per(b, func(p procfs.Proc) { p.NewStatm() }) })
 	b.Run("limits/procfs", func(b *testing.B) { per(b, func(p procfs.Proc) { p.NewLimits() }) })
 	b.Run("fdlen/procfs", func(b *testing.B) { per(b, func(p procfs.Proc) { p.FileDescriptorsLen() }) })
+	b.Run("smaps_rollup/procfs", func(b *testing.B) { per(b, func(p procfs.Proc) { p.ProcSMapsRollup() }) })
+	b.Run("wchan/procfs", func(b *testing.B) { per(b, func(p procfs.Proc) { p.Wchan() }) })
 	held := func(name string) map[int]int {
 		m := map[int]int{}
 		for _, p := range procs {
