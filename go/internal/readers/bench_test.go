@@ -58,6 +58,12 @@ func BenchmarkReaders(b *testing.B) {
 	b.Run("exporter/procuring", func(b *testing.B) { measure(b, func() { procuringreader.ExporterOn(fs, "/proc", false) }) })
 	b.Run("exporter-threads/procfs", func(b *testing.B) { measure(b, func() { procfsreader.ExporterOn(pfs, "/proc", true) }) })
 	b.Run("exporter-threads/procuring", func(b *testing.B) { measure(b, func() { procuringreader.ExporterOn(fs, "/proc", true) }) })
+	// The thread FSes (NewFS of /proc/<pid>/task, one per process per scrape) on the procfs
+	// engine: what starting a library scanner per thread FS costs.
+	b.Run("exporter-threads/procuring-taskfs-procfs-engine", func(b *testing.B) {
+		b.Setenv("PROCURING_ENGINE", "procfs") // read by NewFS: the thread FSes, not fs
+		measure(b, func() { procuringreader.ExporterOn(fs, "/proc", true) })
+	})
 	b.Run("kepler/procfs", func(b *testing.B) { measure(b, func() { procfsreader.KeplerOn(pfs) }) })
 	fs, _ = procuring.NewFS("/proc") // its own: the files of a listing are remembered per FS
 	b.Run("kepler/procuring", func(b *testing.B) { measure(b, func() { procuringreader.KeplerOn(fs) }) })
