@@ -1,13 +1,15 @@
 // Package procuring reads /proc like github.com/prometheus/procfs, in batches.
 //
-// It offers the process part of procfs's API (FS, NewFS, AllProcs, Proc, Proc.Stat,
-// Proc.NewStatus, Proc.Comm, Proc.CmdLine, Proc.Executable, Proc.Cgroups, Proc.Environ,
-// Proc.IO, Self, NewProc) with the same values and the same kinds of errors, so that
-// replacing the import path is enough for most programs. Underneath, a file that most
-// Procs of a listing (the Procs returned by one AllProcs call) ask for is read for every
-// process of the listing in one scan of libprocuring (io_uring or plain syscalls,
-// descriptors of stat/status/io held open across scans), and the other Procs of the listing
-// answer from memory; a file asked of a few costs about one read per process asked.
+// It offers the whole exported API of procfs's root package, with procfs's signatures, the
+// same values and the same kinds of errors, so that replacing the import path is enough
+// (see api.go for what is hand-written and what is generated). The process files most
+// collectors read of every process (Proc.Stat, NewStatus, IO, Schedstat, Comm, CmdLine,
+// Executable, Cgroups, Environ) are read in batches; everything else calls procfs on the
+// same mount point. Underneath, a file that most Procs of a listing (the Procs returned by
+// one AllProcs call) ask for is read for every process of the listing in one scan of
+// libprocuring (io_uring or plain syscalls, descriptors of stat/status/io held open across
+// scans), and the other Procs of the listing answer from memory; a file asked of a few costs
+// about one read per process asked.
 //
 // # Exact values, as of a batch
 //
@@ -38,6 +40,5 @@
 // (auto, uring, sync, procfs) or Options.Engine forces one; a forced engine that cannot run
 // makes NewFS fail with the cause instead of silently using another.
 //
-// Anything beyond the process files above is available through Proc.Procfs, which returns
-// the plain procfs.Proc.
+// Proc.Procfs returns the plain procfs.Proc of the same process.
 package procuring

@@ -692,11 +692,8 @@ func statusOf(c *C.procuring_status, name string) procfs.ProcStatus {
 		NonVoluntaryCtxtSwitches: uint64(c.nonvoluntary_ctxt_switches),
 		UIDs:                     [4]uint64{uint64(c.uids[0]), uint64(c.uids[1]), uint64(c.uids[2]), uint64(c.uids[3])},
 		GIDs:                     [4]uint64{uint64(c.gids[0]), uint64(c.gids[1]), uint64(c.gids[2]), uint64(c.gids[3])},
-		CapInh:                   uint64(c.cap_inh),
-		CapPrm:                   uint64(c.cap_prm),
-		CapEff:                   uint64(c.cap_eff),
-		CapBnd:                   uint64(c.cap_bnd),
-		CapAmb:                   uint64(c.cap_amb),
+		// CapInh/CapPrm/CapEff/CapBnd/CapAmb (c.cap_*): fields of procfs >= v0.20 only; the
+		// packaging branch sets them by reflection when the selected procfs has them.
 	}
 }
 

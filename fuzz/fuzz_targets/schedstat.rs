@@ -1,24 +1,56 @@
 //! `parse::schedstat::parse`: never panics; on error all zero; on success equal to a reference
-//! decoding (three unsigned decimals separated by single spaces, then anything after one more
-//! space; one optional final newline).
+//! decoding with procfs's semantics (the leftmost match of `(\d+) (\d+) (\d+)`, tried at each
+//! byte position as a regex engine does; the three numbers then parsed, failing on overflow).
 #![no_main]
 
-mod common;
-use common::*;
 use libfuzzer_sys::fuzz_target;
 use procuring::{parse, SchedstatFields};
 
-fn reference(data: &[u8]) -> Option<SchedstatFields> {
-    let line = data.strip_suffix(b"\n").unwrap_or(data);
-    let v: Vec<&[u8]> = line.split(|&c| c == b' ').collect();
-    if v.len() < 3 {
-        return None;
+/// Greedy digits from `i`: (digits, end).
+fn run(data: &[u8], i: usize) -> (&[u8], usize) {
+    let mut e = i;
+    while e < data.len() && data[e].is_ascii_digit() {
+        e += 1;
     }
-    Some(SchedstatFields {
-        run_ns: ref_u64(v[0])?,
-        wait_ns: ref_u64(v[1])?,
-        timeslices: ref_u64(v[2])?,
-    })
+    (&data[i..e], e)
+}
+
+fn num(t: &[u8]) -> Option<u64> {
+    let t = std::str::from_utf8(t).ok()?;
+    let t = t.trim_start_matches('0');
+    if t.is_empty() {
+        return Some(0);
+    }
+    t.parse::<u64>().ok()
+}
+
+fn reference(data: &[u8]) -> Option<SchedstatFields> {
+    for start in 0..data.len() {
+        let mut nums = Vec::new();
+        let mut i = start;
+        for k in 0..3 {
+            if k > 0 {
+                if data.get(i) != Some(&b' ') {
+                    break;
+                }
+                i += 1;
+            }
+            let (d, e) = run(data, i);
+            if d.is_empty() {
+                break;
+            }
+            nums.push(d);
+            i = e;
+        }
+        if nums.len() == 3 {
+            return Some(SchedstatFields {
+                run_ns: num(nums[0])?,
+                wait_ns: num(nums[1])?,
+                timeslices: num(nums[2])?,
+            });
+        }
+    }
+    None
 }
 
 fuzz_target!(|data: &[u8]| {
