@@ -32,8 +32,8 @@ CFLAGS ?= -O2 -g -Wall -Wextra -Werror -std=c11
 # rebuilds the cgo part when the sources change.
 GO_ENV = PKG_CONFIG_PATH="$(CURDIR)/target/pkgconfig$${PKG_CONFIG_PATH:+:$$PKG_CONFIG_PATH}" \
 	CGO_LDFLAGS="-Wl,-rpath,$(BUILD)" \
-	CGO_CFLAGS="-g -O2 -DPROCURING_SRC_HASH=$$(scripts/source-hash.sh | cut -c1-16)" \
-	GOFLAGS="$$($(GO) env GOFLAGS) -tags=procuring_system"
+	CGO_CFLAGS="-g -O2 -DPROCURING_SRC_HASH=$$($(CURDIR)/scripts/source-hash.sh | cut -c1-16)" \
+	GOFLAGS="$$($(GO) env GOFLAGS) -tags=procuring_system $(GO_MODFILE)"
 # The newest procfs the differential tests also run against (go.mod requires the oldest).
 GO_NEWEST_PROCFS ?= v0.23.0
 # Rust targets `make go-archive` builds (those whose rust-std is installed).
@@ -139,15 +139,14 @@ test-go: pc
 	fi
 
 # The Go tests again with the newest procfs selected (a temporary go.mod under target/).
+test-go-newest: GO_MODFILE = -modfile=$(CURDIR)/target/go-newest/go.mod
 test-go-newest: pc
 	mkdir -p target/go-newest
 	cp go/go.mod target/go-newest/go.mod
 	cp go/go.sum target/go-newest/go.sum
 	cd go && GOTOOLCHAIN=local $(GO) get -modfile=$(CURDIR)/target/go-newest/go.mod \
 		github.com/prometheus/procfs@$(GO_NEWEST_PROCFS)
-	cd go && $(GO_ENV) GO=$(GO) GO_TEST_LABEL=" (procfs $(GO_NEWEST_PROCFS))" \
-		GOFLAGS="$$($(GO) env GOFLAGS) -tags=procuring_system -modfile=$(CURDIR)/target/go-newest/go.mod" \
-		../scripts/go-test.sh
+	cd go && $(GO_ENV) GO=$(GO) GO_TEST_LABEL=" (procfs $(GO_NEWEST_PROCFS))" ../scripts/go-test.sh
 
 # Fails when the committed prebuilt archive or header copy in go/lib/ is stale.
 test-go-lib:
