@@ -3,7 +3,8 @@
 # a copy of go/ (the module, with its prebuilt archive in lib/) and a small program importing it
 # through a replace directive, built on a PATH without cargo, rustc or cbindgen.
 #   - cgo (default): links go/lib/linux_amd64/libprocuring.a statically, runs on the sync
-#     engine; the binary has no RUNPATH/RPATH and no libprocuring.so dependency.
+#     engine; the binary has no RUNPATH/RPATH and no libprocuring.so dependency; the same
+#     from a `go mod vendor` tree.
 #   - CGO_ENABLED=0, and GOARCH=arm64 (CGO_ENABLED=0; with cgo too when a cross compiler is
 #     installed): builds, falls back to procfs with a reason.
 #   - A module whose go.mod says `go 1.24.0` and requires procfs v0.19.2 (like Kepler's) adds
@@ -82,6 +83,15 @@ echo "go-outside-test: cgo: $out"
 dyn=$(readelf -d app-cgo)
 ! grep -qE '\((RUNPATH|RPATH)\)' <<<"$dyn" || fail "binary has a RUNPATH/RPATH: $(grep -E 'RUNPATH|RPATH' <<<"$dyn")"
 ! grep -q 'NEEDED.*libprocuring' <<<"$dyn" || fail "binary needs libprocuring.so"
+
+# `go mod vendor` keeps the archive and the header copy (their directories are packages).
+go mod vendor
+v=vendor/github.com/procuring/procuring/go/lib
+[ -f $v/linux_amd64/libprocuring.a ] && [ -f $v/include/procuring.h ] || fail "go mod vendor dropped go/lib"
+go build -mod=vendor -o app-vendor .
+[ "$(./app-vendor | cut -f1)" = sync ] || fail "vendored build does not run the sync engine"
+rm -rf vendor
+echo "go-outside-test: go mod vendor keeps lib/; the vendored build runs the sync engine"
 
 CGO_ENABLED=0 go build -o app-nocgo .
 out=$(./app-nocgo)
