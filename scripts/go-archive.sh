@@ -48,6 +48,12 @@ for triple in "$@"; do
 	echo "go-archive: go/lib/$plat/libprocuring.a: $(stat -c %s "go/lib/$plat/libprocuring.a") bytes" \
 		"(unstripped $(stat -c %s "$src")), $(($(date +%s) - t0)) s"
 	built=$((built + 1))
+	goarch=${plat#linux_}
+	if ! grep -q "linux && $goarch" go/link_archive.go; then
+		echo "go-archive: go/lib/$plat is not linked yet: add linux/$goarch to the build constraints of" \
+			"go/lib_cgo.go, go/lib_nocgo.go, go/nolib_platform.go, go/link_archive.go (its LDFLAGS" \
+			"line) and the cgo test files"
+	fi
 done
 [ "$built" -gt 0 ] || { echo "go-archive: no archive built" >&2; exit 1; }
 cp include/procuring.h go/lib/include/procuring.h
