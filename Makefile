@@ -49,6 +49,7 @@ all: lib header
 # target/release/native-static-libs.txt: the system libraries the static archive needs, as
 # rustc prints them (only when it compiles the crate: cleaned first when the file is missing).
 lib:
+	@mkdir -p $(BUILD)
 	@[ -s $(BUILD)/native-static-libs.txt ] || $(CARGO) clean --release -p procuring -q
 	$(CARGO) rustc --release --lib -- --print native-static-libs 2>&1 | tee target/rustc-lib.log
 	@libs=$$(sed -n 's/.*native-static-libs: //p' target/rustc-lib.log); \
