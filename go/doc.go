@@ -35,8 +35,15 @@
 // # Engines and fallback
 //
 // FS.Engine reports which engine runs: "uring" or "sync" (libprocuring), or "procfs"
-// (plain github.com/prometheus/procfs calls) with the reason: built without cgo, the
-// library refused to start, or asked for. The environment variable PROCURING_ENGINE
+// (plain github.com/prometheus/procfs calls) with the reason: built without cgo, no
+// prebuilt library in this module for the platform, the library refused to start, or asked
+// for.
+//
+// # Build
+//
+// The module carries libprocuring prebuilt as a static archive for linux/amd64 (lib/), which
+// cgo links into the binary: no Rust toolchain and no shared library are needed. With the
+// build tag procuring_system it links the installed library through pkg-config instead. The environment variable PROCURING_ENGINE
 // (auto, uring, sync, procfs) or Options.Engine forces one; a forced engine that cannot run
 // makes NewFS fail with the cause instead of silently using another.
 //

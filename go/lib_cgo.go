@@ -1,10 +1,15 @@
-//go:build cgo
+//go:build cgo && ((linux && amd64) || procuring_system)
+
+// Built where this package has the library: cgo and a prebuilt archive for the platform in
+// lib/ (linux/amd64; add a platform here, in lib_nocgo.go, nolib_platform.go and
+// link_archive.go when its archive is committed), or the installed library (tag
+// procuring_system).
 
 package procuring
 
 /*
-#cgo CFLAGS: -I${SRCDIR}/../include
-#cgo LDFLAGS: -L${SRCDIR}/../target/release -Wl,-rpath,${SRCDIR}/../target/release -lprocuring
+// The #cgo flags that find procuring.h and the library are in link_archive.go (the archive in
+// lib/, the default) and link_system.go (pkg-config, tag procuring_system).
 #include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
@@ -668,7 +673,7 @@ func statOf(r *C.procuring_record, comm string) ProcStat {
 }
 
 func statusOf(c *C.procuring_status, name string) procfs.ProcStatus {
-	return procfs.ProcStatus{
+	st := procfs.ProcStatus{
 		Name:                     name,
 		TGID:                     int(c.tgid),
 		VmPeak:                   uint64(c.vm_peak),
@@ -692,9 +697,10 @@ func statusOf(c *C.procuring_status, name string) procfs.ProcStatus {
 		NonVoluntaryCtxtSwitches: uint64(c.nonvoluntary_ctxt_switches),
 		UIDs:                     [4]uint64{uint64(c.uids[0]), uint64(c.uids[1]), uint64(c.uids[2]), uint64(c.uids[3])},
 		GIDs:                     [4]uint64{uint64(c.gids[0]), uint64(c.gids[1]), uint64(c.gids[2]), uint64(c.gids[3])},
-		// CapInh/CapPrm/CapEff/CapBnd/CapAmb (c.cap_*): fields of procfs >= v0.20 only; the
-		// packaging branch sets them by reflection when the selected procfs has them.
 	}
+	setStatusCaps(&st, [5]uint64{uint64(c.cap_inh), uint64(c.cap_prm), uint64(c.cap_eff),
+		uint64(c.cap_bnd), uint64(c.cap_amb)})
+	return st
 }
 
 // compile-time checks that the File values are the library's indices.

@@ -8,8 +8,25 @@
 #include <stdint.h>
 #include <stddef.h>
 
+// The library version this header comes with, as "<major>.<minor>.<patch>" (see
+// procuring_version() for the one a program runs with).
+#define PROCURING_VERSION_STR_(x) #x
+#define PROCURING_VERSION_STR(x) PROCURING_VERSION_STR_(x)
+#define PROCURING_VERSION_STRING PROCURING_VERSION_STR(PROCURING_VERSION_MAJOR) "." \
+    PROCURING_VERSION_STR(PROCURING_VERSION_MINOR) "." PROCURING_VERSION_STR(PROCURING_VERSION_PATCH)
+
 // Version of this ABI: bumped on any incompatible change of a struct or function.
 #define PROCURING_ABI_VERSION 3
+
+// Major version of the library: always the ABI version (the soname is
+// `libprocuring.so.<PROCURING_VERSION_MAJOR>`).
+#define PROCURING_VERSION_MAJOR PROCURING_ABI_VERSION
+
+// Minor version: compatible additions (new options after the existing fields, new functions).
+#define PROCURING_VERSION_MINOR 0
+
+// Patch version: fixes that change no interface.
+#define PROCURING_VERSION_PATCH 0
 
 // Success.
 #define PROCURING_OK 0
@@ -429,6 +446,16 @@ extern "C" {
 // The ABI version this library implements: compare with `PROCURING_ABI_VERSION` of the header
 // the program was built with.
 uint32_t procuring_abi_version(void);
+
+// The library's version, `"<major>.<minor>.<patch>"` (the Cargo package version; its major is
+// [`PROCURING_ABI_VERSION`]). The header's `PROCURING_VERSION_STRING` is the version a program
+// was compiled with; this is the one it runs with. Static storage, never NULL.
+const char *procuring_version(void);
+
+// The SHA-256 (64 hex digits) of the sources this library was built from (every file under
+// src/, Cargo.toml, Cargo.lock, build.rs, cbindgen.toml; see build.rs): two builds with the
+// same value come from the same code. Static storage, never NULL.
+const char *procuring_source_hash(void);
 
 // The message of the last error on this thread (empty if none). Valid until the next call
 // into the library on this thread; never NULL.

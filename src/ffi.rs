@@ -19,6 +19,14 @@ use crate::{EngineKind, Error, FileSet, Options, ProcRecord, ScanFlags, ScanStat
 /// Version of this ABI: bumped on any incompatible change of a struct or function.
 pub const PROCURING_ABI_VERSION: u32 = 3;
 
+/// Major version of the library: always the ABI version (the soname is
+/// `libprocuring.so.<PROCURING_VERSION_MAJOR>`).
+pub const PROCURING_VERSION_MAJOR: u32 = PROCURING_ABI_VERSION;
+/// Minor version: compatible additions (new options after the existing fields, new functions).
+pub const PROCURING_VERSION_MINOR: u32 = 0;
+/// Patch version: fixes that change no interface.
+pub const PROCURING_VERSION_PATCH: u32 = 0;
+
 /// Success.
 pub const PROCURING_OK: i32 = 0;
 /// A pointer or value passed in is invalid.
@@ -204,6 +212,40 @@ fn scanner_mut<'a>(s: *mut procuring_scanner) -> Result<&'a mut procuring_scanne
 #[no_mangle]
 pub extern "C" fn procuring_abi_version() -> u32 {
     PROCURING_ABI_VERSION
+}
+
+/// The library's version, `"<major>.<minor>.<patch>"` (the Cargo package version; its major is
+/// [`PROCURING_ABI_VERSION`]). The header's `PROCURING_VERSION_STRING` is the version a program
+/// was compiled with; this is the one it runs with. Static storage, never NULL.
+#[no_mangle]
+pub extern "C" fn procuring_version() -> *const c_char {
+    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+}
+
+/// Marks the source hash in the binary, so that a prebuilt archive can be checked without
+/// linking it (scripts/check-go-lib.sh greps for it).
+const SOURCE_HASH: &str = concat!("procuring-source-hash:", env!("PROCURING_SOURCE_HASH"), "\0");
+
+/// The SHA-256 (64 hex digits) of the sources this library was built from (every file under
+/// src/, Cargo.toml, Cargo.lock, build.rs, cbindgen.toml; see build.rs): two builds with the
+/// same value come from the same code. Static storage, never NULL.
+#[no_mangle]
+pub extern "C" fn procuring_source_hash() -> *const c_char {
+    SOURCE_HASH["procuring-source-hash:".len()..].as_ptr().cast()
+}
+
+/// Whether a scanner should panic inside every scan (`PROCURING_TEST_PANIC=scan`), to test that
+/// no panic crosses the C ABI. Compiled only with the `test-hooks` feature (the tests enable
+/// it): a release library never reads the variable.
+#[cfg(feature = "test-hooks")]
+pub(crate) fn test_panic_requested() -> bool {
+    std::env::var_os("PROCURING_TEST_PANIC").is_some_and(|v| v == "scan")
+}
+
+/// Without the `test-hooks` feature there is no panic injection.
+#[cfg(not(feature = "test-hooks"))]
+pub(crate) fn test_panic_requested() -> bool {
+    false
 }
 
 /// The message of the last error on this thread (empty if none). Valid until the next call

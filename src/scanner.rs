@@ -388,7 +388,7 @@ impl Scanner {
             held: 0,
             held_cap,
             budget: u32::try_from(soft / 2).unwrap_or(u32::MAX),
-            test_panic: std::env::var_os("PROCURING_TEST_PANIC").is_some_and(|v| v == "scan"),
+            test_panic: crate::ffi::test_panic_requested(),
         })
     }
 
@@ -531,7 +531,7 @@ impl Scanner {
 
     fn run(&mut self, files: FileSet, flags: ScanFlags) -> Result<&Snapshot, Error> {
         if self.test_panic {
-            panic!("PROCURING_TEST_PANIC=scan: forced panic inside scan");
+            panic!("test hook: forced panic inside scan");
         }
         let t0 = Instant::now();
         let files = files.with(ProcFile::Stat);
