@@ -101,7 +101,7 @@ uninstall:
 		$(DESTDIR)$(LIBDIR)/libprocuring.a $(DESTDIR)$(PKGCONFIGDIR)/procuring.pc
 
 # clippy, rustdoc, go vet + staticcheck (cgo and CGO_ENABLED=0), gofmt, py_compile.
-lint:
+lint: pc
 	$(GO_ENV) CARGO=$(CARGO) GO=$(GO) scripts/lint.sh
 
 examples/c/ps: examples/c/ps.c include/procuring.h lib
