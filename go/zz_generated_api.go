@@ -5,6 +5,8 @@
 // What this package does itself (batched reads of the process files, threads, FS and
 // Proc) is in the hand-written files; `go generate` rewrites this one.
 
+//lint:file-ignore SA1019 procfs's API is mirrored whole, its deprecated parts included.
+
 package procuring
 
 import (

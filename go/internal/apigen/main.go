@@ -185,6 +185,7 @@ func main() {
 	out.WriteString("// variables, and functions and methods that call procfs's on the same mount point.\n")
 	out.WriteString("// What this package does itself (batched reads of the process files, threads, FS and\n")
 	out.WriteString("// Proc) is in the hand-written files; `go generate` rewrites this one.\n\n")
+	out.WriteString("//lint:file-ignore SA1019 procfs's API is mirrored whole, its deprecated parts included.\n\n")
 	out.WriteString("package procuring\n\nimport (\n")
 	var paths []string
 	for p := range imports {

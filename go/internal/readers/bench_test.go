@@ -87,6 +87,7 @@ func BenchmarkPerProcessFiles(b *testing.B) {
 		b.ReportMetric(b.Elapsed().Seconds()*1e9/float64(b.N*len(procs)), "ns/proc")
 	}
 	b.Run("statm/procfs", func(b *testing.B) { per(b, func(p procfs.Proc) { p.NewStatm() }) })
+	//lint:ignore SA1019 process-exporter calls NewLimits.
 	b.Run("limits/procfs", func(b *testing.B) { per(b, func(p procfs.Proc) { p.NewLimits() }) })
 	b.Run("fdlen/procfs", func(b *testing.B) { per(b, func(p procfs.Proc) { p.FileDescriptorsLen() }) })
 	b.Run("smaps_rollup/procfs", func(b *testing.B) { per(b, func(p procfs.Proc) { p.ProcSMapsRollup() }) })

@@ -1,3 +1,5 @@
+//lint:file-ignore SA1019 process-exporter's calls are reproduced exactly, deprecated ones included.
+
 package procfsreader
 
 import "github.com/prometheus/procfs"
