@@ -106,9 +106,18 @@ pub struct procuring_options {
     /// `Options::list_every_scan`.
     pub list_every_scan: u32,
     /// Non-zero: serve comm, cmdline, exe, cgroup and environ from what an earlier scan read
-    /// (their bits then in `cached_mask`), within the staleness contract of the Rust
-    /// `Options::identity_cache`: at most `identity_max_age_ms` old, and read again as soon as
-    /// `stat` shows an exec, a rename or a reused pid. Default 0: read in every scan.
+    /// (their bits then in `cached_mask`). Default 0: each is read in every scan that asks
+    /// for it, so every value is what the kernel showed during that scan.
+    ///
+    /// Staleness contract with the cache on: a served value is at most `identity_max_age_ms`
+    /// old; it is read again as soon as a scan's stat shows another starttime (reused pid),
+    /// another comm (execve, PR_SET_NAME) or other exec addresses (startcode, endcode,
+    /// startstack, arg_start, arg_end, env_start; shown only to a reader allowed to ptrace the
+    /// process). A value is cached only when read after a stat of an earlier scan; errors
+    /// other than ENOENT/ESRCH and the empty cmdline of a process that is not a kernel thread
+    /// are never cached. Not seen until the age runs out: argv rewritten in place
+    /// (setproctitle), a cgroup move, environ changed in place. PROCURING_SCAN_REFRESH_IDENTITY
+    /// re-reads everything.
     pub identity_cache: u32,
     /// Longest age of a cached identity value in milliseconds; 0 means 10000 (default 0).
     pub identity_max_age_ms: u32,

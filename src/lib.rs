@@ -44,7 +44,7 @@ pub use engine::uring::UringOptions;
 pub use engine::EngineKind;
 pub use error::Error;
 pub use files::{FileSet, ProcFile, FILE_COUNT};
-pub use options::{Options, ScanFlags, DEFAULT_IDENTITY_MAX_AGE_MS};
+pub use options::{Options, ScanFlags};
 pub use record::{
     FileError, IoFields, ProcRecord, ScanStats, SchedstatFields, Snapshot, StatFields,
     StatusFields, StrRef, FILE_ERR_PARSE,

@@ -9,7 +9,7 @@ use crate::engine::EngineKind;
 use crate::files::{FileSet, ProcFile};
 
 /// Default of `identity_max_age_ms`: 10 seconds.
-pub const DEFAULT_IDENTITY_MAX_AGE_MS: u32 = 10_000;
+pub(crate) const DEFAULT_IDENTITY_MAX_AGE_MS: u32 = 10_000;
 
 /// How a scanner reads. `Options::default()` (C: `procuring_options_init`) gives exact values:
 /// every file asked for is read in the scan that returns it.
@@ -32,7 +32,8 @@ pub struct Options {
     /// That budget is half the soft `RLIMIT_NOFILE` read when the scanner is created (the limit
     /// is never raised) and is shared by every scanner of the process; it counts every
     /// descriptor a scanner keeps, its proc root and fork-counter files included, so the
-    /// other half always stays free for the host program. A uring scanner's cap is also
+    /// other half always stays free for the host program (a scanner created when the budget
+    /// has no room for its proc root fails with `EMFILE`). A uring scanner's cap is also
     /// bounded so its file table fits the limit. Past the cap, files are opened per scan.
     /// C: `max_held_fds`.
     pub max_held_fds: u32,

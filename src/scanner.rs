@@ -126,12 +126,16 @@ impl Scanner {
             held_cap
         };
         let (engine, engine_kind, engine_reason) = Self::make_engine(&opts, held_cap, open_flags)?;
-        // The proc root (and a ring) are kept whatever the budget says; the fork-counter files
-        // only within it (without them every scan lists).
+        // The proc root (and a ring) come from the process-wide budget too: a scanner that
+        // finds no room for them is refused with EMFILE, as if the open had failed, so the host
+        // keeps its half whatever the number of scanners. The fork-counter files are taken
+        // only when there is room (without them every scan lists).
         let uring = engine_kind == EngineKind::Uring;
         let issuer = (uring && opts.uring.single_issuer).then(|| std::thread::current().id());
         let mut base_fds = 1 + uring as u32;
-        budget::force(base_fds);
+        if !budget::reserve(limit, base_fds) {
+            return Err(Error::Root { path: opts.proc_root.clone(), errno: libc::EMFILE });
+        }
         let watch = if procfs && !opts.list_every_scan && budget::reserve(limit, 2) {
             let w = ForkWatch::open(&root);
             if w.is_some() {

@@ -52,7 +52,8 @@ fn ident_index(f: ProcFile) -> usize {
 
 /// The process-wide descriptor budget: every descriptor kept by every scanner of this process
 /// (held files, proc roots, fork-counter files, io_uring rings) counts against one limit, half
-/// the soft `RLIMIT_NOFILE`, so that the host program always keeps the other half.
+/// the soft `RLIMIT_NOFILE`, so that the host program always keeps the other half (a scanner
+/// with no room for its proc root is refused with `EMFILE`).
 pub(crate) mod budget {
     use super::*;
 
@@ -69,12 +70,6 @@ pub(crate) mod budget {
             k.checked_add(n).filter(|&t| t <= limit)
         })
         .is_ok()
-    }
-
-    /// Takes `n` descriptors the scanner cannot do without (its proc root), over the limit
-    /// if need be.
-    pub(crate) fn force(n: u32) {
-        KEPT.fetch_add(n, Ordering::Relaxed);
     }
 
     /// Gives back `n` descriptors.
