@@ -34,14 +34,20 @@ pub(crate) fn open_at(dir: RawFd, path: &[u8], extra: i32) -> Result<RawFd, i32>
     }
 }
 
-/// `pread(fd, buf, offset)`.
+/// `pread(fd, buf, offset)`, again after `EINTR` (a signal: procfs reads of another process's
+/// memory, `cmdline` and `environ`, are interruptible).
 pub(crate) fn pread(fd: RawFd, buf: &mut [u8], offset: u64) -> Result<usize, i32> {
-    // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the duration of the call.
-    let n = unsafe { libc::pread(fd, buf.as_mut_ptr().cast(), buf.len(), offset as libc::off_t) };
-    if n < 0 {
-        Err(errno())
-    } else {
-        Ok(n as usize)
+    loop {
+        // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the duration of the call.
+        let n =
+            unsafe { libc::pread(fd, buf.as_mut_ptr().cast(), buf.len(), offset as libc::off_t) };
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        let e = errno();
+        if e != libc::EINTR {
+            return Err(e);
+        }
     }
 }
 

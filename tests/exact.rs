@@ -131,7 +131,7 @@ fn same_name_exec_is_seen() {
             let cached = s.snapshot().get(pid).unwrap().cached_mask;
             assert_eq!(cached != 0, cache, "{ctx}: cached_mask {cached:#x}");
             writeln!(kids.0[0].stdin.as_mut().unwrap()).unwrap();
-            wait_for("the exec", || cmdline_of(pid).ends_with(b"second-program\0"));
+            wait_for("the exec", || cmdline_of(pid) == b"/bin/sh\0-c\0read y\0second-program\0");
             assert_procfs_equal(&mut s, pid, ScanFlags::NONE, &format!("{ctx} after exec"));
         }
     }
@@ -492,8 +492,8 @@ fn rlimit_nproc_with_threads_scans_on_the_calling_thread() {
 extern "C" fn on_signal(_: libc::c_int) {}
 
 /// A signal every 20 us at the scanning thread while io_uring reads (one of them a long
-/// cmdline): `io_uring_enter` returns EINTR again and again, and the scan must go on (it used
-/// to count EINTR and abort the host after 100,000).
+/// cmdline): `io_uring_enter` returns EINTR again and again, and every scan must complete with
+/// every record (it used to count EINTR and abort the host after 100,000).
 #[test]
 fn signal_flood_on_uring_reads_never_aborts() {
     let name = "signal_flood_on_uring_reads_never_aborts";
@@ -523,6 +523,7 @@ fn signal_flood_on_uring_reads_never_aborts() {
     };
     // SAFETY: gettid has no arguments.
     let tid = unsafe { libc::gettid() };
+    let want_early = cmdline_of(big);
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let stop2 = stop.clone();
     let flood = std::thread::spawn(move || {
@@ -537,11 +538,17 @@ fn signal_flood_on_uring_reads_never_aborts() {
     });
     let t = Instant::now();
     let mut scans = 0;
+    // Read before the flood: this test's own reads of /proc may fail under it.
+    let want = want_early;
     while t.elapsed() < Duration::from_secs(3) {
         let snap = s.scan_pids(&pids, FileSet::ALL, ScanFlags::NONE).unwrap();
         assert_eq!(snap.records().len(), pids.len());
-        let r = snap.get(big).unwrap();
-        assert_eq!(snap.bytes(r.cmdline), cmdline_of(big).as_slice());
+        for r in snap.records() {
+            assert!(r.has(ProcFile::Stat) && r.has(ProcFile::Status), "pid {}", r.pid);
+        }
+        // Not compared: a read of another process's memory (cmdline) that a signal interrupts
+        // returns what it had read so far, as it does for procfs; only its length is known.
+        assert!(snap.get(big).unwrap().cmdline.len as usize <= want.len());
         scans += 1;
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);

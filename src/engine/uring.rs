@@ -363,6 +363,6 @@ mod tests {
         for _ in 0..Patience::LIMIT {
             assert!(p.failed(libc::EEXIST));
         }
-        assert!(!p.failed(libc::EEXIST), "gives up: an error, never an abort");
+        assert!(!p.failed(libc::EEXIST), "gives up: the batch fails with an error");
     }
 }
