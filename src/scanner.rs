@@ -624,7 +624,7 @@ impl Scanner {
         let mut started = 0u64;
         std::thread::scope(|sc| {
             for _ in 1..n {
-                if std::thread::Builder::new().spawn_scoped(sc, &work).is_err() {
+                if std::thread::Builder::new().spawn_scoped(sc, work).is_err() {
                     break; // RLIMIT_NPROC, pids.max: the calling thread reads the rest
                 }
                 started += 1;
