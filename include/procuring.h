@@ -16,7 +16,7 @@
     PROCURING_VERSION_STR(PROCURING_VERSION_MINOR) "." PROCURING_VERSION_STR(PROCURING_VERSION_PATCH)
 
 // Version of this ABI: bumped on any incompatible change of a struct or function.
-#define PROCURING_ABI_VERSION 3
+#define PROCURING_ABI_VERSION 4
 
 // Major version of the library: always the ABI version (the soname is
 // `libprocuring.so.<PROCURING_VERSION_MAJOR>`).
@@ -48,6 +48,14 @@
 
 // The snapshot's text would exceed 4 GiB.
 #define PROCURING_ERR_ARENA_FULL -6
+
+// The scanner is in use by another thread right now (a scanner is for one thread at a time);
+// nothing was done.
+#define PROCURING_ERR_BUSY -7
+
+// The engine could not complete the scan (io_uring_enter kept failing); the message says why.
+// The scanner refuses later scans: free it.
+#define PROCURING_ERR_ENGINE -8
 
 // Engine: the measured default (see the README).
 #define PROCURING_ENGINE_AUTO 0
@@ -147,6 +155,22 @@ typedef struct {
   // previous pid list when the kernel's fork counter shows no process was created since
   // (`stats.list_reused` says when; exits are still seen). Rust: `Options::list_every_scan`.
   uint32_t list_every_scan;
+  // Non-zero: serve comm, cmdline, exe, cgroup and environ from what an earlier scan read
+  // (their bits then in `cached_mask`). Default 0: each is read in every scan that asks
+  // for it, so every value is what the kernel showed during that scan.
+  //
+  // Staleness contract with the cache on: a served value is at most `identity_max_age_ms`
+  // old; it is read again as soon as a scan's stat shows another starttime (reused pid),
+  // another comm (execve, PR_SET_NAME) or other exec addresses (startcode, endcode,
+  // startstack, arg_start, arg_end, env_start; shown only to a reader allowed to ptrace the
+  // process). A value is cached only when read after a stat of an earlier scan; errors
+  // other than ENOENT/ESRCH and the empty cmdline of a process that is not a kernel thread
+  // are never cached. Not seen until the age runs out: argv rewritten in place
+  // (setproctitle), a cgroup move, environ changed in place. PROCURING_SCAN_REFRESH_IDENTITY
+  // re-reads everything.
+  uint32_t identity_cache;
+  // Longest age of a cached identity value in milliseconds; 0 means 10000 (default 0).
+  uint32_t identity_max_age_ms;
 } procuring_options;
 
 // A byte range in the snapshot's arena (`procuring_snapshot.arena`; Rust: `Snapshot::bytes`).
@@ -475,7 +499,9 @@ int32_t procuring_options_init(procuring_options *opts);
 int32_t procuring_scanner_new(const procuring_options *opts,
                               procuring_scanner **out);
 
-// Frees a scanner (NULL is ignored). Closes every held descriptor.
+// Frees a scanner (NULL is ignored). Closes every held descriptor. A scanner another thread
+// is using right now is not freed (that would pull it from under the other call): the error
+// is left in `procuring_last_error` and the caller may free it again once that call returned.
 //
 // # Safety
 // `s` is NULL or a handle from `procuring_scanner_new` not freed yet; it is invalid afterwards.

@@ -23,6 +23,8 @@ pub enum Error {
     InvalidArgument(String),
     /// The snapshot would exceed 4 GiB of text (offsets are 32-bit).
     ArenaFull,
+    /// The engine could not complete a scan; the text says why.
+    Engine(String),
 }
 
 impl std::fmt::Display for Error {
@@ -40,6 +42,7 @@ impl std::fmt::Display for Error {
             Error::UringUnavailable(why) => write!(f, "io_uring engine unavailable: {why}"),
             Error::InvalidArgument(why) => write!(f, "invalid argument: {why}"),
             Error::ArenaFull => f.write_str("snapshot text exceeds 4 GiB"),
+            Error::Engine(why) => write!(f, "scan failed: {why}"),
         }
     }
 }

@@ -7,17 +7,19 @@
 
 #![allow(non_camel_case_types)]
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell, UnsafeCell};
 use std::ffi::{c_char, CStr, CString};
 use std::os::unix::ffi::OsStrExt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Once;
 
 use crate::engine::uring::UringOptions;
 use crate::{EngineKind, Error, FileSet, Options, ProcRecord, ScanFlags, ScanStats, Scanner};
 
 /// Version of this ABI: bumped on any incompatible change of a struct or function.
-pub const PROCURING_ABI_VERSION: u32 = 3;
+pub const PROCURING_ABI_VERSION: u32 = 4;
 
 /// Major version of the library: always the ABI version (the soname is
 /// `libprocuring.so.<PROCURING_VERSION_MAJOR>`).
@@ -41,6 +43,12 @@ pub const PROCURING_ERR_PANIC: i32 = -4;
 pub const PROCURING_ERR_BUFFER_TOO_SMALL: i32 = -5;
 /// The snapshot's text would exceed 4 GiB.
 pub const PROCURING_ERR_ARENA_FULL: i32 = -6;
+/// The scanner is in use by another thread right now (a scanner is for one thread at a time);
+/// nothing was done.
+pub const PROCURING_ERR_BUSY: i32 = -7;
+/// The engine could not complete the scan (io_uring_enter kept failing); the message says why.
+/// The scanner refuses later scans: free it.
+pub const PROCURING_ERR_ENGINE: i32 = -8;
 
 /// Engine: the measured default (see the README).
 pub const PROCURING_ENGINE_AUTO: u32 = 0;
@@ -119,18 +127,65 @@ pub struct procuring_options {
     /// previous pid list when the kernel's fork counter shows no process was created since
     /// (`stats.list_reused` says when; exits are still seen). Rust: `Options::list_every_scan`.
     pub list_every_scan: u32,
+    /// Non-zero: serve comm, cmdline, exe, cgroup and environ from what an earlier scan read
+    /// (their bits then in `cached_mask`). Default 0: each is read in every scan that asks
+    /// for it, so every value is what the kernel showed during that scan.
+    ///
+    /// Staleness contract with the cache on: a served value is at most `identity_max_age_ms`
+    /// old; it is read again as soon as a scan's stat shows another starttime (reused pid),
+    /// another comm (execve, PR_SET_NAME) or other exec addresses (startcode, endcode,
+    /// startstack, arg_start, arg_end, env_start; shown only to a reader allowed to ptrace the
+    /// process). A value is cached only when read after a stat of an earlier scan; errors
+    /// other than ENOENT/ESRCH and the empty cmdline of a process that is not a kernel thread
+    /// are never cached. Not seen until the age runs out: argv rewritten in place
+    /// (setproctitle), a cgroup move, environ changed in place. PROCURING_SCAN_REFRESH_IDENTITY
+    /// re-reads everything.
+    pub identity_cache: u32,
+    /// Longest age of a cached identity value in milliseconds; 0 means 10000 (default 0).
+    pub identity_max_age_ms: u32,
 }
 
 /// An opaque scanner handle.
 pub struct procuring_scanner {
-    scanner: Scanner,
+    /// Set while a call uses `inner`: a second thread gets `PROCURING_ERR_BUSY` instead of
+    /// sharing it.
+    busy: AtomicBool,
+    inner: UnsafeCell<Inner>,
+    engine: EngineKind,
     engine_reason: CString,
+}
+
+/// What only the thread holding `busy` may touch.
+struct Inner {
+    scanner: Scanner,
     poisoned: bool,
 }
 
+// SAFETY: `inner` is only reached through `Claim`, which holds `busy` (one thread at a time);
+// the other fields are immutable after creation.
+unsafe impl Sync for procuring_scanner {}
+
 impl std::fmt::Debug for procuring_scanner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.scanner.fmt(f)
+        f.debug_struct("procuring_scanner").field("engine", &self.engine).finish_non_exhaustive()
+    }
+}
+
+/// Exclusive use of a scanner's `inner` for one call: released on drop (panics included).
+struct Claim<'a> {
+    s: &'a procuring_scanner,
+}
+
+impl<'a> Claim<'a> {
+    fn inner(&mut self) -> &mut Inner {
+        // SAFETY: this claim holds `busy`, so no other reference to `inner` exists.
+        unsafe { &mut *self.s.inner.get() }
+    }
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        self.s.busy.store(false, Ordering::Release);
     }
 }
 
@@ -168,6 +223,7 @@ fn code_of(e: &Error) -> i32 {
         Error::UringUnavailable(_) => PROCURING_ERR_URING_UNAVAILABLE,
         Error::InvalidArgument(_) => PROCURING_ERR_INVALID_ARG,
         Error::ArenaFull => PROCURING_ERR_ARENA_FULL,
+        Error::Engine(_) => PROCURING_ERR_ENGINE,
     }
 }
 
@@ -176,8 +232,48 @@ fn fail(e: Error) -> i32 {
     code_of(&e)
 }
 
-/// Runs `f`, turning a panic into `PROCURING_ERR_PANIC` with its message.
+thread_local! {
+    /// Set while this thread runs inside a library call.
+    static INSIDE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// A panic inside the library is caught and returned as `PROCURING_ERR_PANIC` with its
+/// message in `procuring_last_error`, so Rust's default hook must not also print it to the
+/// host's stderr. Installed once, on the first call: the hook stays silent while this thread
+/// is inside a library call and otherwise hands the panic to the hook that was there before
+/// (so a host that is itself Rust, linking the rlib, keeps its own reporting).
+fn install_quiet_hook() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !INSIDE.with(|i| i.get()) {
+                previous(info);
+            }
+        }));
+    });
+}
+
+/// Marks this thread as inside the library until dropped (restoring the outer state, so that
+/// nested calls work).
+struct Inside(bool);
+
+impl Inside {
+    fn enter() -> Inside {
+        Inside(INSIDE.with(|i| i.replace(true)))
+    }
+}
+
+impl Drop for Inside {
+    fn drop(&mut self) {
+        INSIDE.with(|i| i.set(self.0));
+    }
+}
+
+/// Runs `f`, turning a panic into `PROCURING_ERR_PANIC` with its message (printed nowhere).
 fn guard(f: impl FnOnce() -> i32) -> i32 {
+    install_quiet_hook();
+    let _inside = Inside::enter();
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(code) => code,
         Err(p) => {
@@ -192,19 +288,26 @@ fn guard(f: impl FnOnce() -> i32) -> i32 {
     }
 }
 
-fn scanner_mut<'a>(s: *mut procuring_scanner) -> Result<&'a mut procuring_scanner, i32> {
+/// Claims a scanner for this call: `PROCURING_ERR_BUSY` while another thread uses it,
+/// `PROCURING_ERR_PANIC` once poisoned.
+fn claim<'a>(s: *const procuring_scanner) -> Result<Claim<'a>, i32> {
     if s.is_null() {
         set_error("scanner is NULL");
         return Err(PROCURING_ERR_INVALID_ARG);
     }
-    // SAFETY: non-null, and the caller promises it came from procuring_scanner_new, is not freed,
-    // and is used by one thread at a time (documented contract).
-    let s = unsafe { &mut *s };
-    if s.poisoned {
+    // SAFETY: non-null, and the caller promises it came from procuring_scanner_new and is not
+    // freed; only shared references to it are made, and `inner` only under `busy`.
+    let s = unsafe { &*s };
+    if s.busy.compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed).is_err() {
+        set_error("scanner is in use by another thread (use one scanner per thread)");
+        return Err(PROCURING_ERR_BUSY);
+    }
+    let mut c = Claim { s };
+    if c.inner().poisoned {
         set_error("scanner was poisoned by an earlier internal error; free it");
         return Err(PROCURING_ERR_PANIC);
     }
-    Ok(s)
+    Ok(c)
 }
 
 /// The ABI version this library implements: compare with `PROCURING_ABI_VERSION` of the header
@@ -281,6 +384,8 @@ pub unsafe extern "C" fn procuring_options_init(opts: *mut procuring_options) ->
             threads: d.threads,
             reuse_idle_stat: d.reuse_idle_stat as u32,
             list_every_scan: d.list_every_scan as u32,
+            identity_cache: d.identity_cache as u32,
+            identity_max_age_ms: d.identity_max_age_ms,
         };
         // SAFETY: non-null; the caller provides storage for one procuring_options.
         unsafe { opts.write(o) };
@@ -330,6 +435,8 @@ fn options_from(o: &procuring_options) -> Result<Options, Error> {
         threads: o.threads,
         reuse_idle_stat: o.reuse_idle_stat != 0,
         list_every_scan: o.list_every_scan != 0,
+        identity_cache: o.identity_cache != 0,
+        identity_max_age_ms: o.identity_max_age_ms,
     })
 }
 
@@ -359,7 +466,12 @@ pub unsafe extern "C" fn procuring_scanner_new(
             Ok(scanner) => {
                 let engine_reason =
                     CString::new(scanner.engine_reason().replace('\0', "")).unwrap_or_default();
-                let b = Box::new(procuring_scanner { scanner, engine_reason, poisoned: false });
+                let b = Box::new(procuring_scanner {
+                    busy: AtomicBool::new(false),
+                    engine: scanner.engine(),
+                    inner: UnsafeCell::new(Inner { scanner, poisoned: false }),
+                    engine_reason,
+                });
                 // SAFETY: `out` is non-null and writable per the contract.
                 unsafe { out.write(Box::into_raw(b)) };
                 PROCURING_OK
@@ -369,31 +481,44 @@ pub unsafe extern "C" fn procuring_scanner_new(
     })
 }
 
-/// Frees a scanner (NULL is ignored). Closes every held descriptor.
+/// Frees a scanner (NULL is ignored). Closes every held descriptor. A scanner another thread
+/// is using right now is not freed (that would pull it from under the other call): the error
+/// is left in `procuring_last_error` and the caller may free it again once that call returned.
 ///
 /// # Safety
 /// `s` is NULL or a handle from `procuring_scanner_new` not freed yet; it is invalid afterwards.
 #[no_mangle]
 pub unsafe extern "C" fn procuring_scanner_free(s: *mut procuring_scanner) {
     guard(|| {
-        if !s.is_null() {
-            // SAFETY: came from Box::into_raw in procuring_scanner_new and is freed once.
-            drop(unsafe { Box::from_raw(s) });
+        if s.is_null() {
+            return PROCURING_OK;
         }
+        // SAFETY: non-null handle from procuring_scanner_new (contract); shared access only.
+        let busy = &unsafe { &*s }.busy;
+        if busy.compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed).is_err() {
+            set_error("procuring_scanner_free: scanner is in use by another thread; not freed");
+            return PROCURING_ERR_BUSY;
+        }
+        // SAFETY: came from Box::into_raw in procuring_scanner_new, is freed once, and no
+        // other call is using it (claimed just above; the claim dies with it).
+        drop(unsafe { Box::from_raw(s) });
         PROCURING_OK
     });
 }
 
-fn finish_scan(
-    s: &mut procuring_scanner,
-    r: impl FnOnce(&mut Scanner) -> Result<(), Error>,
-) -> i32 {
-    let res = catch_unwind(AssertUnwindSafe(|| r(&mut s.scanner)));
+fn finish_scan(mut c: Claim<'_>, r: impl FnOnce(&mut Scanner) -> Result<(), Error>) -> i32 {
+    let inner = c.inner();
+    let res = catch_unwind(AssertUnwindSafe(|| r(&mut inner.scanner)));
     match res {
         Ok(Ok(())) => PROCURING_OK,
-        Ok(Err(e)) => fail(e),
+        Ok(Err(e)) => {
+            if matches!(e, Error::Engine(_)) {
+                inner.poisoned = true;
+            }
+            fail(e)
+        }
         Err(p) => {
-            s.poisoned = true;
+            inner.poisoned = true;
             std::panic::resume_unwind(p)
         }
     }
@@ -406,9 +531,9 @@ fn finish_scan(
 /// `s` is NULL or a live handle from `procuring_scanner_new`, used by one thread at a time.
 #[no_mangle]
 pub unsafe extern "C" fn procuring_scan(s: *mut procuring_scanner) -> i32 {
-    guard(|| match scanner_mut(s) {
-        Ok(s) => finish_scan(s, |sc| sc.scan().map(|_| ())),
-        Err(c) => c,
+    guard(|| match claim(s) {
+        Ok(c) => finish_scan(c, |sc| sc.scan().map(|_| ())),
+        Err(code) => code,
     })
 }
 
@@ -426,9 +551,9 @@ pub unsafe extern "C" fn procuring_scan_files(
     n: usize,
 ) -> i32 {
     guard(|| {
-        let s = match scanner_mut(s) {
-            Ok(s) => s,
-            Err(c) => return c,
+        let c = match claim(s) {
+            Ok(c) => c,
+            Err(code) => return code,
         };
         if files & !FileSet::ALL.0 != 0 {
             set_error(format!("unknown file bits {:#x}", files & !FileSet::ALL.0));
@@ -444,11 +569,11 @@ pub unsafe extern "C" fn procuring_scan_files(
         }
         let (files, flags) = (FileSet(files), ScanFlags(flags));
         if pids.is_null() {
-            finish_scan(s, |sc| sc.scan_with(files, flags).map(|_| ()))
+            finish_scan(c, |sc| sc.scan_with(files, flags).map(|_| ()))
         } else {
             // SAFETY: non-null; the caller promises `n` readable i32 values.
             let pids = unsafe { std::slice::from_raw_parts(pids, n) };
-            finish_scan(s, |sc| sc.scan_pids(pids, files, flags).map(|_| ()))
+            finish_scan(c, |sc| sc.scan_pids(pids, files, flags).map(|_| ()))
         }
     })
 }
@@ -467,16 +592,16 @@ pub unsafe extern "C" fn procuring_list_pids(
     n: *mut usize,
 ) -> i32 {
     guard(|| {
-        let s = match scanner_mut(s) {
-            Ok(s) => s,
-            Err(c) => return c,
+        let mut c = match claim(s) {
+            Ok(c) => c,
+            Err(code) => return code,
         };
         if n.is_null() || (out.is_null() && cap != 0) {
             set_error("n is NULL, or out is NULL with a non-zero cap");
             return PROCURING_ERR_INVALID_ARG;
         }
         let mut v = Vec::new();
-        if let Err(e) = s.scanner.list_pids(&mut v) {
+        if let Err(e) = c.inner().scanner.list_pids(&mut v) {
             return fail(e);
         }
         // SAFETY: `n` is non-null and writable.
@@ -503,15 +628,15 @@ pub unsafe extern "C" fn procuring_snapshot_get(
     out: *mut procuring_snapshot,
 ) -> i32 {
     guard(|| {
-        let s = match scanner_mut(s.cast_mut()) {
-            Ok(s) => s,
-            Err(c) => return c,
+        let mut c = match claim(s) {
+            Ok(c) => c,
+            Err(code) => return code,
         };
         if out.is_null() {
             set_error("out is NULL");
             return PROCURING_ERR_INVALID_ARG;
         }
-        let snap = s.scanner.snapshot();
+        let snap = c.inner().scanner.snapshot();
         let v = procuring_snapshot {
             records: snap.records().as_ptr(),
             count: snap.records().len(),
@@ -534,8 +659,8 @@ pub unsafe extern "C" fn procuring_engine_name(s: *const procuring_scanner) -> *
     if s.is_null() {
         return c"".as_ptr();
     }
-    // SAFETY: non-null scanner from procuring_scanner_new (contract).
-    match unsafe { &*s }.scanner.engine() {
+    // SAFETY: non-null scanner from procuring_scanner_new (contract); `engine` is immutable.
+    match unsafe { &*s }.engine {
         EngineKind::Uring => c"uring".as_ptr(),
         EngineKind::Sync => c"sync".as_ptr(),
         EngineKind::Auto => c"auto".as_ptr(),
@@ -567,17 +692,18 @@ pub unsafe extern "C" fn procuring_held_fds(
     cap: *mut u32,
 ) -> i32 {
     guard(|| {
-        let s = match scanner_mut(s.cast_mut()) {
-            Ok(s) => s,
-            Err(c) => return c,
+        let mut c = match claim(s) {
+            Ok(c) => c,
+            Err(code) => return code,
         };
+        let sc = &c.inner().scanner;
         if !held.is_null() {
             // SAFETY: non-null and writable per the contract.
-            unsafe { held.write(s.scanner.held_fds()) };
+            unsafe { held.write(sc.held_fds()) };
         }
         if !cap.is_null() {
             // SAFETY: non-null and writable per the contract.
-            unsafe { cap.write(s.scanner.held_fd_cap()) };
+            unsafe { cap.write(sc.held_fd_cap()) };
         }
         PROCURING_OK
     })

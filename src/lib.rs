@@ -15,9 +15,10 @@
 //!
 //! Per process it reads `stat` always, and the files of [`Options::files`]: `status`, `io`
 //! (re-read every scan, through descriptors held open across scans), and the identity files
-//! `comm`, `cmdline`, `exe`, `cgroup`, `environ` (read once per process lifetime, keyed by pid
-//! and `starttime`). Each record says what was read (`read_mask`) and, per file that failed,
-//! why (`errors`): a field is never silently zero.
+//! `comm`, `cmdline`, `exe`, `cgroup`, `environ` (read in every scan that asks for them; served
+//! from a bounded, exec-checked cache only with [`Options::identity_cache`]). Each record says
+//! what was read (`read_mask`) and, per file that failed, why (`errors`): a field is never
+//! silently zero.
 //!
 //! Engines: `sync` (`openat`/`pread`), `uring` (io_uring with direct descriptors) and `auto`
 //! (the measured winner, `sync` on the kernels we measured; see the README).
@@ -31,18 +32,21 @@ mod error;
 pub mod ffi;
 mod files;
 mod forks;
+mod options;
 pub mod parse;
 mod pids;
 mod record;
 mod scanner;
 mod sys;
+mod table;
 
 pub use engine::uring::UringOptions;
 pub use engine::EngineKind;
 pub use error::Error;
 pub use files::{FileSet, ProcFile, FILE_COUNT};
+pub use options::{Options, ScanFlags};
 pub use record::{
     FileError, IoFields, ProcRecord, ScanStats, SchedstatFields, Snapshot, StatFields,
     StatusFields, StrRef, FILE_ERR_PARSE,
 };
-pub use scanner::{Options, ScanFlags, Scanner};
+pub use scanner::Scanner;

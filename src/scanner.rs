@@ -1,302 +1,47 @@
-//! The [`Scanner`]: lists pids, keeps per-process state across scans (held descriptors, the
-//! identity cache), drives an engine and turns what it read into a [`Snapshot`].
+//! The [`Scanner`]: the scan pipeline. It lists pids (or keeps the last list), pairs them with
+//! the per-process table (`table.rs`: held descriptors, the identity cache and the rules of
+//! when a remembered value is still valid), queues the reads, drives an engine and parses what
+//! it read into a [`Snapshot`].
 //!
 //! Thread-safety: a `Scanner` is `Send` but not `Sync`; use it from one thread at a time (with
-//! [`UringOptions::single_issuer`], always from the thread that created it). Separate scanners
+//! `UringOptions::single_issuer`, always from the thread that created it). Separate scanners
 //! are independent.
 
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Mutex;
 use std::time::Instant;
 
 use crate::engine::sync::SyncEngine;
-use crate::engine::uring::{UringEngine, UringOptions};
-use crate::engine::{Engine, EngineKind, Handle, Req, NO_HANDLE};
+use crate::engine::uring::UringEngine;
+use crate::engine::{Engine, EngineKind, Req, NO_HANDLE};
 use crate::error::Error;
 use crate::files::{FileSet, ProcFile};
 use crate::forks::ForkWatch;
+use crate::options::{Options, ScanFlags};
 use crate::parse;
 use crate::pids::PidLister;
 use crate::record::{
     ProcRecord, ScanStats, SchedstatFields, Snapshot, StatFields, StrRef, FILE_ERR_PARSE,
 };
 use crate::sys;
-
-/// Descriptors held by every scanner of this process, against one budget for the process (half
-/// the soft RLIMIT_NOFILE), so that two scanners cannot exhaust its descriptors.
-static PROCESS_HELD: AtomicU32 = AtomicU32::new(0);
-
-/// Takes one descriptor from the process-wide `budget`.
-fn reserve_held(budget: u32) -> bool {
-    PROCESS_HELD
-        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| (n < budget).then_some(n + 1))
-        .is_ok()
-}
-
-fn unreserve_held() {
-    PROCESS_HELD.fetch_sub(1, Ordering::Relaxed);
-}
+use crate::table::{budget, slot, Entry, ExecKey, LastStat, Retry};
 
 /// `statfs` magic of procfs.
 const PROC_SUPER_MAGIC: i64 = 0x9fa0;
 /// Longest file the scanner accepts (cmdline/environ are bounded by ARG_MAX far below this).
 const MAX_FILE: usize = 64 << 20;
-/// Held files: those that are not identity files (stat, status, io, schedstat).
-const HELD_KINDS: usize = 4;
-
-/// Slot of a held file in [`Entry::held`] and [`Entry::denied_errno`].
-fn slot(f: ProcFile) -> usize {
-    match f {
-        ProcFile::Stat => 0,
-        ProcFile::Status => 1,
-        ProcFile::Io => 2,
-        ProcFile::Schedstat => 3,
-        _ => unreachable!("identity files are never held"),
-    }
-}
-
-/// How a [`Scanner`] reads.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Options {
-    /// Root of the proc tree (default `/proc`); a directory of fixture files works too.
-    pub proc_root: PathBuf,
-    /// Files [`Scanner::scan`] reads (`stat` is always added).
-    pub files: FileSet,
-    /// Engine to use.
-    pub engine: EngineKind,
-    /// Keep `stat`/`status`/`io` open across scans and re-read them at offset 0.
-    pub hold_fds: bool,
-    /// Most descriptors to hold; 0 means half the soft `RLIMIT_NOFILE` at creation (the limit
-    /// is never raised). Every scanner of the process also draws on one budget of half the soft
-    /// limit, and a `uring` scanner's cap is bounded so its file table fits the limit. Past the
-    /// cap, files are opened per scan.
-    pub max_held_fds: u32,
-    /// io_uring tuning.
-    pub uring: UringOptions,
-    /// Threads that share the reads of one `sync` scan (1: the calling thread only). More
-    /// threads cut wall time, not CPU time (see docs/BENCHMARKS.md); parsing stays on the
-    /// calling thread. Ignored by the `uring` engine (io-wq does its fan-out).
-    pub threads: u32,
-    /// Re-read `stat` only for processes that ran since the last scan. Each scan then reads
-    /// `schedstat` (run time, wait time and timeslices of the main thread) of every process
-    /// that had one thread at its last `stat`, before its `stat`; one whose `schedstat`, read
-    /// through a held descriptor (so a reused pid cannot alias), is unchanged gets the `stat`
-    /// fields of its last read, with [`ProcFile::Stat`] set in both `read_mask` and
-    /// `cached_mask`. A new process needs two scans before its `stat` can be reused. When the
-    /// descriptor cap cannot hold two files per process, `schedstat` is held and `stat` only
-    /// for multi-threaded processes.
-    ///
-    /// Exact under this option: everything that changes only when the process runs: `utime`,
-    /// `stime`, `cutime`, `cstime`, fault counters, `num_threads`, `vsize`, `comm`,
-    /// `starttime`. May be as old as the process's last run: what other processes or the
-    /// kernel change while it sleeps: `state` (a process woken but not yet run), `ppid`
-    /// (re-parenting), `tpgid`, `flags`, `priority`/`nice`/`policy`/`rt_priority`
-    /// (`renice`), `rss` (reclaim), `rsslim` (`prlimit`), `processor`. Multi-threaded
-    /// processes always get a fresh `stat` (`schedstat` covers the main thread only). Off by
-    /// default: for collectors that want CPU time (Kepler). A scan of idle processes then costs
-    /// 2-4x less CPU (measured in docs/BENCHMARKS.md); one of busy processes costs a
-    /// `schedstat` read more per process.
-    pub reuse_idle_stat: bool,
-    /// List the proc root on every [`Scanner::scan`]. By default (false) a scan keeps the pid
-    /// list of the previous one when the kernel's fork counter (`processes` in `/proc/stat`,
-    /// checked after a cheaper look at `/proc/loadavg`) shows no process was created since:
-    /// every process that exists is then in it, and the ones that exited are dropped because
-    /// their reads fail ([`ScanStats::list_reused`] says when). Never done with `hidepid` (a
-    /// process changing credentials appears without a fork), on a root that is not procfs,
-    /// after [`Scanner::scan_pids`], for [`ScanFlags::SKIP_STAT`] scans, or while some
-    /// process's `stat` is refused (it is not re-read, so its exit would go unseen).
-    pub list_every_scan: bool,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            proc_root: PathBuf::from("/proc"),
-            files: FileSet::ALL
-                .minus(FileSet::EMPTY.with(ProcFile::Environ).with(ProcFile::Schedstat)),
-            engine: EngineKind::Auto,
-            hold_fds: true,
-            max_held_fds: 0,
-            uring: UringOptions::default(),
-            threads: 1,
-            reuse_idle_stat: false,
-            list_every_scan: false,
-        }
-    }
-}
-
-/// Flags of one scan.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ScanFlags(pub u32);
-
-impl ScanFlags {
-    /// No flag.
-    pub const NONE: ScanFlags = ScanFlags(0);
-    /// Re-read identity files (comm, cmdline, exe, cgroup, environ) even when cached: after a
-    /// `prctl(PR_SET_NAME)` or `execve` without a new pid, the cache is stale.
-    pub const REFRESH_IDENTITY: ScanFlags = ScanFlags(1);
-    /// Do not re-read `stat` of pids whose `starttime` an earlier scan of this scanner saw
-    /// (their records have `stat` neither read nor failed); identity caching trusts that
-    /// `starttime`. For a second batch over the same listing that only wants other files.
-    /// New pids still get `stat` (it keys the identity cache).
-    pub const SKIP_STAT: ScanFlags = ScanFlags(2);
-    /// Do not copy identity texts served from the cache into the arena: the record has the
-    /// file's bit in `cached_mask` but not in `read_mask`, and an empty text. For callers that
-    /// keep the texts of earlier scans themselves.
-    pub const OMIT_CACHED: ScanFlags = ScanFlags(4);
-    /// Every flag.
-    pub const ALL: ScanFlags = ScanFlags(7);
-
-    fn has(self, f: ScanFlags) -> bool {
-        self.0 & f.0 != 0
-    }
-}
-
-/// Identity files of one process, read once per (pid, starttime).
-#[derive(Debug, Default)]
-struct Identity {
-    /// The texts; the first `comm_len` bytes are the `stat` comm seen when the identity was
-    /// first cached (`u32::MAX`: unknown). A different comm later means an `execve` or a pid
-    /// reused within one clock tick: the identity is then read again.
-    text: Vec<u8>,
-    comm_len: u32,
-    /// Per identity file (`ProcFile as usize - 3`): span in `text`, and status code.
-    spans: [(u32, u32); 5],
-    codes: [i32; 5],
-    /// Files present (read or failed for good) as a `FileSet` mask.
-    have: u32,
-}
-
-impl Identity {
-    fn new(stat_comm: Option<&[u8]>) -> Box<Identity> {
-        let mut id = Box::<Identity>::default();
-        match stat_comm {
-            Some(c) => {
-                id.text.extend_from_slice(c);
-                id.comm_len = c.len() as u32;
-            }
-            None => id.comm_len = u32::MAX,
-        }
-        id
-    }
-
-    /// Whether the comm this identity was cached under is known and differs from `comm`.
-    fn comm_changed(&self, comm: &[u8]) -> bool {
-        self.comm_len != u32::MAX && &self.text[..self.comm_len as usize] != comm
-    }
-
-    fn store(&mut self, f: ProcFile, data: Result<&[u8], i32>) {
-        let k = f as usize - 3;
-        match data {
-            Ok(d) => {
-                self.spans[k] = (self.text.len() as u32, d.len() as u32);
-                self.text.extend_from_slice(d);
-                self.codes[k] = 0;
-            }
-            Err(code) => {
-                self.spans[k] = (0, 0);
-                self.codes[k] = code;
-            }
-        }
-        self.have |= 1 << f as u32;
-    }
-}
-
-/// What the scanner remembers of one pid between scans.
-#[derive(Debug)]
-struct Entry {
-    pid: u32,
-    /// `starttime` seen by the last successful `stat` (0: unknown).
-    starttime: u64,
-    held: [Handle; HELD_KINDS],
-    ident: Option<Box<Identity>>,
-    /// Scratch flags of the running scan.
-    vanished: bool,
-    retry: bool,
-    /// Identity files read (not served from the cache) this scan.
-    fresh: u32,
-    /// Held kinds refused with EACCES/EPERM: not retried until the process changes or a
-    /// refresh is asked for; `denied_errno` keeps the kernel's exact errno per kind.
-    denied: u32,
-    denied_errno: [i32; HELD_KINDS],
-    /// [`Options::reuse_idle_stat`]: the last `stat` read, and scratch flags of this scan
-    /// (`stat` deferred until `schedstat` is read; `schedstat` read through a held handle).
-    last: Option<Box<LastStat>>,
-    defer_stat: bool,
-    sched_held: bool,
-}
-
-/// The last `stat` of a process and the `schedstat` read before it ([`Options::reuse_idle_stat`]).
-#[derive(Debug)]
-struct LastStat {
-    stat: StatFields,
-    state: u8,
-    comm_len: u8,
-    comm: [u8; 64],
-    /// `schedstat` read in an earlier phase than `stat` (zero: unknown, never reused).
-    sched: SchedstatFields,
-}
-
-impl LastStat {
-    /// Whether this scan's record (with `schedstat` read through a held handle) shows that the
-    /// process has not run since this `stat` was read.
-    fn still_valid(&self, rec: &ProcRecord) -> bool {
-        self.stat.num_threads == 1
-            && self.sched != SchedstatFields::default()
-            && rec.has(ProcFile::Schedstat)
-            && rec.schedstat == self.sched
-    }
-}
-
-impl Entry {
-    fn new(pid: u32) -> Entry {
-        Entry {
-            pid,
-            starttime: 0,
-            held: [NO_HANDLE; HELD_KINDS],
-            ident: None,
-            vanished: false,
-            retry: false,
-            fresh: 0,
-            denied: 0,
-            denied_errno: [0; HELD_KINDS],
-            last: None,
-            defer_stat: false,
-            sched_held: false,
-        }
-    }
-
-    /// Forgets what was known of the process: the pid is gone or belongs to another process.
-    fn forget(&mut self) {
-        self.ident = None;
-        self.denied = 0;
-        self.starttime = 0;
-        self.last = None;
-    }
-
-    fn cached(&self, f: ProcFile) -> bool {
-        self.ident.as_ref().is_some_and(|i| i.have & (1 << f as u32) != 0)
-    }
-
-    /// Releases every held handle of this entry.
-    fn release(&mut self, engine: &mut dyn Engine, held: &mut u32) {
-        for h in self.held.iter_mut().filter(|h| **h != NO_HANDLE) {
-            engine.release(*h);
-            *h = NO_HANDLE;
-            *held -= 1;
-            unreserve_held();
-        }
-    }
-}
+/// The buffer of files longer than their first read is kept between scans up to this size.
+const KEEP_BIG: usize = 1 << 20;
 
 /// A reusable `/proc` scanner. See the module docs for thread-safety.
 pub struct Scanner {
     opts: Options,
     root: OwnedFd,
     procfs: bool,
+    /// Extra open flags: `O_NONBLOCK` under a root that is not procfs.
+    open_flags: i32,
     engine: Box<dyn Engine>,
     engine_kind: EngineKind,
     engine_reason: String,
@@ -311,13 +56,24 @@ pub struct Scanner {
     reqs: Vec<Req>,
     buf: Vec<u8>,
     par_bufs: Vec<Vec<u8>>,
-    overflow: Vec<Vec<u8>>,
+    /// The one buffer files longer than their first read are re-read into, one at a time.
+    big: Vec<u8>,
     retry: Vec<u32>,
+    /// Scratch: the retried entries that hold another process than before.
+    reused: Vec<u32>,
     snap: Snapshot,
+    /// When the running scan started (the clock of the identity cache).
+    now: Instant,
     held: u32,
     held_cap: u32,
-    /// Process-wide budget of held descriptors (half the soft RLIMIT_NOFILE).
+    /// Process-wide descriptor budget (half the soft RLIMIT_NOFILE).
     budget: u32,
+    /// Descriptors this scanner keeps besides held files (proc root, fork-counter files,
+    /// io_uring ring), counted in the process-wide budget.
+    base_fds: u32,
+    /// With `UringOptions::single_issuer`, the thread that created the ring: the only one the
+    /// kernel lets submit.
+    issuer: Option<std::thread::ThreadId>,
     test_panic: bool,
 }
 
@@ -339,21 +95,26 @@ impl Scanner {
     /// Opens the proc root and sets up the engine. A forced `uring` that the kernel refuses is
     /// [`Error::UringUnavailable`]; `auto` never fails for that reason.
     pub fn new(opts: Options) -> Result<Scanner, Error> {
+        if opts.uring.iowq_workers > i32::MAX as u32 {
+            return Err(Error::InvalidArgument(format!(
+                "uring_iowq_workers is {}, more than INT_MAX",
+                opts.uring.iowq_workers
+            )));
+        }
         let path = CString::new(opts.proc_root.as_os_str().as_bytes())
             .map_err(|_| Error::InvalidArgument("proc_root contains a NUL byte".into()))?;
         let root = sys::open_dir(&path)
             .map_err(|errno| Error::Root { path: opts.proc_root.clone(), errno })?;
         let procfs = sys::fs_magic(&root).is_ok_and(|m| m == PROC_SUPER_MAGIC);
+        let open_flags = if procfs { 0 } else { libc::O_NONBLOCK };
         let soft = sys::nofile_soft_limit();
+        let limit = budget::limit(soft);
         let held_cap = if !opts.hold_fds {
             0
+        } else if opts.max_held_fds == 0 {
+            limit
         } else {
-            let half = u32::try_from(soft / 2).unwrap_or(u32::MAX);
-            if opts.max_held_fds == 0 {
-                half
-            } else {
-                opts.max_held_fds.min(half)
-            }
+            opts.max_held_fds.min(limit)
         };
         // The io_uring file table may not exceed RLIMIT_NOFILE either: keep room for a batch.
         let held_cap = if opts.engine == EngineKind::Uring
@@ -364,12 +125,33 @@ impl Scanner {
         } else {
             held_cap
         };
-        let (engine, engine_kind, engine_reason) = Self::make_engine(&opts, held_cap)?;
-        let watch = if procfs && !opts.list_every_scan { ForkWatch::open(&root) } else { None };
+        let (engine, engine_kind, engine_reason) = Self::make_engine(&opts, held_cap, open_flags)?;
+        // The proc root (and a ring) come from the process-wide budget too: a scanner that
+        // finds no room for them is refused with EMFILE, as if the open had failed, so the host
+        // keeps its half whatever the number of scanners. The fork-counter files are taken
+        // only when there is room (without them every scan lists).
+        let uring = engine_kind == EngineKind::Uring;
+        let issuer = (uring && opts.uring.single_issuer).then(|| std::thread::current().id());
+        let mut base_fds = 1 + uring as u32;
+        if !budget::reserve(limit, base_fds) {
+            return Err(Error::Root { path: opts.proc_root.clone(), errno: libc::EMFILE });
+        }
+        let watch = if procfs && !opts.list_every_scan && budget::reserve(limit, 2) {
+            let w = ForkWatch::open(&root);
+            if w.is_some() {
+                base_fds += 2;
+            } else {
+                budget::release(2);
+            }
+            w
+        } else {
+            None
+        };
         Ok(Scanner {
             opts,
             root,
             procfs,
+            open_flags,
             engine,
             engine_kind,
             engine_reason,
@@ -382,12 +164,16 @@ impl Scanner {
             reqs: Vec::new(),
             buf: Vec::new(),
             par_bufs: Vec::new(),
-            overflow: Vec::new(),
+            big: Vec::new(),
             retry: Vec::new(),
+            reused: Vec::new(),
             snap: Snapshot::default(),
+            now: Instant::now(),
             held: 0,
             held_cap,
-            budget: u32::try_from(soft / 2).unwrap_or(u32::MAX),
+            budget: limit,
+            base_fds,
+            issuer,
             test_panic: crate::ffi::test_panic_requested(),
         })
     }
@@ -395,22 +181,24 @@ impl Scanner {
     fn make_engine(
         opts: &Options,
         held_cap: u32,
+        open_flags: i32,
     ) -> Result<(Box<dyn Engine>, EngineKind, String), Error> {
         let table = held_cap
             .saturating_add(opts.uring.batch)
             .min(sys::nofile_soft_limit().min(u32::MAX as u64) as u32);
-        let uring = || UringEngine::new(opts.uring, table);
+        let uring = || UringEngine::new(opts.uring, table, open_flags);
+        let sync = Box::new(SyncEngine { open_flags });
         Ok(match opts.engine {
-            EngineKind::Sync => (Box::new(SyncEngine), EngineKind::Sync, "sync requested".into()),
+            EngineKind::Sync => (sync, EngineKind::Sync, "sync requested".into()),
             EngineKind::Uring => {
                 (Box::new(uring().map_err(Error::UringUnavailable)?), EngineKind::Uring, "uring requested".into())
             }
             EngineKind::Auto if AUTO_PREFERS_URING => match uring() {
                 Ok(e) => (Box::new(e), EngineKind::Uring, "auto: io_uring available".into()),
-                Err(why) => (Box::new(SyncEngine), EngineKind::Sync, format!("{why}; using sync")),
+                Err(why) => (sync, EngineKind::Sync, format!("{why}; using sync")),
             },
             EngineKind::Auto => (
-                Box::new(SyncEngine),
+                sync,
                 EngineKind::Sync,
                 "auto: sync, measured cheaper than io_uring for procfs (io_uring punts every procfs read to io-wq)".into(),
             ),
@@ -439,7 +227,8 @@ impl Scanner {
 
     /// Whether [`Scanner::scan`] may keep the previous pid list when no process was created
     /// since (false with [`Options::list_every_scan`], on a root that is not procfs, on a
-    /// `hidepid` mount, or when `/proc/loadavg` or `/proc/stat` cannot be read).
+    /// `hidepid` mount, when `/proc/loadavg` or `/proc/stat` cannot be read, or when the
+    /// process-wide descriptor budget has no room for them).
     pub fn may_reuse_listing(&self) -> bool {
         self.watch.is_some()
     }
@@ -452,6 +241,13 @@ impl Scanner {
     /// The cap on held descriptors.
     pub fn held_fd_cap(&self) -> u32 {
         self.held_cap
+    }
+
+    /// Descriptors this scanner keeps besides held files (its proc root, the fork-counter
+    /// files, an io_uring ring): with [`Scanner::held_fds`], what it takes from the
+    /// process-wide budget.
+    pub fn base_fds(&self) -> u32 {
+        self.base_fds
     }
 
     /// The result of the last scan.
@@ -533,7 +329,15 @@ impl Scanner {
         if self.test_panic {
             panic!("test hook: forced panic inside scan");
         }
+        if self.issuer.is_some_and(|t| t != std::thread::current().id()) {
+            return Err(Error::InvalidArgument(
+                "uring_single_issuer: a scan from another thread than the one that created the \
+                 scanner (the kernel refuses its submissions)"
+                    .into(),
+            ));
+        }
         let t0 = Instant::now();
+        self.now = t0;
         let files = files.with(ProcFile::Stat);
         self.merge();
         self.snap.stats = ScanStats { listed: self.pids.len() as u32, ..Default::default() };
@@ -542,7 +346,6 @@ impl Scanner {
         self.snap.records.extend(
             self.entries.iter().map(|e| ProcRecord { pid: e.pid as i32, ..Default::default() }),
         );
-        self.overflow.clear();
         self.reqs.clear();
         let refresh = flags.has(ScanFlags::REFRESH_IDENTITY);
         let skip_stat = flags.has(ScanFlags::SKIP_STAT) && !refresh;
@@ -553,20 +356,22 @@ impl Scanner {
         // and stat is held only for multi-threaded processes (read every scan too).
         let gate = self.opts.reuse_idle_stat && !skip_stat;
         let hold_all = !gate || self.held_cap as usize >= 2 * self.entries.len();
-        let identity = FileSet(files.0 & FileSet::IDENTITY.0);
+        // What the identity cache may serve this scan (nothing on a refresh).
+        let cache = self.opts.identity_cache.then(|| (t0, self.opts.identity_max_age()));
+        let served = if refresh { 0 } else { files.0 & FileSet::IDENTITY.0 };
+        let root = self.root.as_raw_fd();
         for i in 0..self.entries.len() {
             let e = &mut self.entries[i];
-            e.vanished = false;
-            e.retry = false;
-            e.fresh = 0;
-            e.sched_held = false;
+            e.begin_scan(served, cache);
             if refresh {
-                e.ident = None;
+                e.denied = 0;
+            } else if e.denied != 0 && e.denied_owner != owner_of(root, e.pid) {
+                // Credentials changed: what was refused may be allowed now (or refused with
+                // another errno).
                 e.denied = 0;
             }
-            // Identity files read this scan are keyed by this scan's stat comm: no deferring.
             let threads = e.last.as_ref().map(|l| l.stat.num_threads);
-            e.defer_stat = gate && threads == Some(1) && identity.iter().all(|f| e.cached(f));
+            e.defer_stat = gate && threads == Some(1);
             let f = if e.defer_stat {
                 files.minus(FileSet::STAT).with(ProcFile::Schedstat)
             } else if skip_stat && e.starttime != 0 {
@@ -592,22 +397,33 @@ impl Scanner {
         }
 
         // Phase B: pids whose held descriptors say the process is gone, or whose starttime
-        // changed: a new process reuses the pid. Start it over with fresh opens.
+        // changed (a new process reuses the pid: start it over with fresh opens), or whose
+        // stat shows an exec that makes cached identity values stale (read them now).
         if !self.retry.is_empty() {
             let from = self.reqs.len();
             let retry = std::mem::take(&mut self.retry);
+            let mut reused = std::mem::take(&mut self.reused);
+            reused.clear();
             for &i in &retry {
                 let e = &mut self.entries[i as usize];
-                self.snap.records[i as usize] =
-                    ProcRecord { pid: e.pid as i32, ..Default::default() };
-                e.fresh = 0;
-                e.retry = false;
+                let f = if e.retry == Retry::Process {
+                    reused.push(i);
+                    self.snap.records[i as usize] =
+                        ProcRecord { pid: e.pid as i32, ..Default::default() };
+                    files
+                } else {
+                    // The identity files are read after this scan's stat: it vouches for them.
+                    e.roll_key();
+                    FileSet(files.0 & e.serve)
+                };
+                e.serve = 0;
+                e.retry = Retry::No;
                 e.defer_stat = false;
                 Self::queue(
                     &mut self.reqs,
                     i as usize,
                     e,
-                    files,
+                    f,
                     hold_all,
                     self.held_cap,
                     self.budget,
@@ -617,16 +433,20 @@ impl Scanner {
             self.read_and_absorb(from, false)?;
             // Retried pids that still exist are new processes under an old pid.
             self.snap.stats.reused +=
-                retry.iter().filter(|&&i| !self.entries[i as usize].vanished).count() as u32;
+                reused.iter().filter(|&&i| !self.entries[i as usize].vanished).count() as u32;
+            self.reused = reused;
             self.retry = retry;
             self.retry.clear();
         }
 
         if files.contains(ProcFile::Exe) {
-            self.read_exes();
+            self.read_exes()?;
         }
         self.fill_identity(files, flags.has(ScanFlags::OMIT_CACHED))?;
         self.compact();
+        if self.big.capacity() > KEEP_BIG {
+            self.big = Vec::new();
+        }
         let st = &mut self.snap.stats;
         st.returned = self.snap.records.len() as u32;
         st.held_fds = self.held;
@@ -641,7 +461,7 @@ impl Scanner {
         let from = self.reqs.len();
         for i in 0..self.entries.len() {
             let e = &mut self.entries[i];
-            if !e.defer_stat || e.vanished || e.retry {
+            if !e.defer_stat || e.vanished || e.retry != Retry::No {
                 continue;
             }
             let rec = &mut self.snap.records[i];
@@ -691,8 +511,8 @@ impl Scanner {
     }
 
     /// Queues the reads of entry `i`: held files through their handle (or opened and kept while
-    /// under the cap; `stat` only if `hold_stat`), identity files only when not cached. `exe` is
-    /// read separately.
+    /// under the cap and the process-wide budget; `stat` only if `hold_stat`), identity files
+    /// unless the identity cache serves them this scan. `exe` is read separately.
     #[allow(clippy::too_many_arguments)]
     fn queue(
         reqs: &mut Vec<Req>,
@@ -709,7 +529,7 @@ impl Scanner {
                 continue;
             }
             if f.is_identity() {
-                if !e.cached(f) {
+                if e.serve & f.bit() == 0 {
                     reqs.push(Req::new(i as u32, e.pid, f, NO_HANDLE, false));
                 }
                 continue;
@@ -721,7 +541,7 @@ impl Scanner {
             let keep = h == NO_HANDLE
                 && (hold_stat || f != ProcFile::Stat)
                 && *held < cap
-                && reserve_held(budget);
+                && budget::reserve(budget, 1);
             if keep {
                 *held += 1; // reserved; given back if the open fails
             }
@@ -729,10 +549,9 @@ impl Scanner {
         }
     }
 
-    /// Reads `reqs[from..]` chunk by chunk into one small reused buffer, re-reads overflowing
-    /// files, and parses each chunk into the records before the next is read: a buffer that
-    /// stays in cache costs less than one slot per request (measured: ~2 us per process at
-    /// 2,000 processes).
+    /// Reads `reqs[from..]` chunk by chunk into one small reused buffer and parses each chunk
+    /// into the records before the next is read: a buffer that stays in cache costs less than
+    /// one slot per request (measured: ~2 us per process at 2,000 processes).
     fn read_and_absorb(&mut self, from: usize, may_retry: bool) -> Result<(), Error> {
         let threads = self.opts.threads.max(1) as usize;
         if threads > 1
@@ -754,36 +573,69 @@ impl Scanner {
             if self.buf.len() < off as usize {
                 self.buf.resize(off as usize, 0);
             }
-            self.engine.read(self.root.as_raw_fd(), &mut self.reqs[start..end], &mut self.buf);
+            let read =
+                self.engine.read(self.root.as_raw_fd(), &mut self.reqs[start..end], &mut self.buf);
+            if let Err(f) = read {
+                self.fail_batch(start, f.in_flight);
+                return Err(Error::Engine(f.why));
+            }
             self.absorb_range(start, end, may_retry)?;
             start = end;
         }
         Ok(())
     }
 
-    /// The `threads` option: each thread reads a contiguous share of the requests into its own
-    /// buffer with the sync engine; then each share is parsed here, in order.
+    /// After an engine failure: the budget reserved for descriptors that will never be kept is
+    /// given back, and a buffer the kernel may still write is leaked, never reused.
+    fn fail_batch(&mut self, start: usize, in_flight: bool) {
+        for r in &self.reqs[start..] {
+            if r.keep {
+                self.held -= 1;
+                budget::release(1);
+            }
+        }
+        self.reqs.truncate(start);
+        self.list_complete = false;
+        if in_flight {
+            std::mem::forget(std::mem::take(&mut self.buf));
+        }
+    }
+
+    /// The `threads` option: the requests are cut into one share per thread, each read into
+    /// its own buffer with the sync engine by whichever thread takes it first (the calling
+    /// thread included, so a thread that cannot be started only costs wall time); then each
+    /// share is parsed here, in order.
     fn read_parallel(&mut self, from: usize, threads: usize, may_retry: bool) -> Result<(), Error> {
         let root = self.root.as_raw_fd();
+        let engine = SyncEngine { open_flags: self.open_flags };
         let per = (self.reqs.len() - from).div_ceil(threads);
         self.par_bufs.resize_with(threads, Vec::new);
-        let mut bounds = Vec::with_capacity(threads);
+        let shares: Vec<_> =
+            self.reqs[from..].chunks_mut(per).zip(self.par_bufs.iter_mut()).rev().collect();
+        let n = shares.len();
+        let queue = Mutex::new(shares);
+        let work = || loop {
+            let next = queue.lock().unwrap_or_else(|p| p.into_inner()).pop();
+            match next {
+                Some((part, buf)) => read_share(engine, root, part, buf),
+                None => break,
+            }
+        };
+        let mut started = 0u64;
         std::thread::scope(|sc| {
-            let mut parts = self.reqs[from..].chunks_mut(per).zip(self.par_bufs.iter_mut());
-            let first = parts.next();
-            for (k, (part, buf)) in parts.enumerate() {
-                bounds.push(from + (k + 1) * per);
-                sc.spawn(move || read_share(root, part, buf));
+            for _ in 1..n {
+                if std::thread::Builder::new().spawn_scoped(sc, work).is_err() {
+                    break; // RLIMIT_NPROC, pids.max: the calling thread reads the rest
+                }
+                started += 1;
             }
-            if let Some((part, buf)) = first {
-                read_share(root, part, buf);
-            }
+            work();
         });
-        // Each started thread moved the kernel's fork counter (a failed spawn panics first).
+        // Each started thread moved the kernel's fork counter.
         if let Some(w) = self.watch.as_mut() {
-            w.own_threads(bounds.len() as u64);
+            w.own_threads(started);
         }
-        bounds.insert(0, from);
+        let mut bounds: Vec<usize> = (0..n).map(|t| from + t * per).collect();
         bounds.push(self.reqs.len());
         for (t, w) in bounds.windows(2).enumerate() {
             std::mem::swap(&mut self.buf, &mut self.par_bufs[t]);
@@ -794,32 +646,18 @@ impl Scanner {
         Ok(())
     }
 
-    /// Re-reads overflowing files of `reqs[start..end]` (already read into `self.buf`) and
-    /// takes in every result.
+    /// Takes in every result of `reqs[start..end]` (already read into `self.buf`).
     fn absorb_range(&mut self, start: usize, end: usize, may_retry: bool) -> Result<(), Error> {
-        let root = self.root.as_raw_fd();
-        for r in &mut self.reqs[start..end] {
-            if r.res >= 0 && r.res as u32 >= r.cap {
-                self.snap.stats.overflows += 1;
-                match read_whole(root, r.pid, r.file, r.cap as usize * 4) {
-                    Ok(v) => {
-                        r.ov = self.overflow.len() as u32;
-                        r.res = v.len() as i32;
-                        self.overflow.push(v);
-                    }
-                    Err(errno) => r.res = -errno,
-                }
-            }
-        }
         for k in start..end {
             self.absorb(k, may_retry)?;
         }
         Ok(())
     }
 
-    /// Takes in the result of request `k`.
+    /// Takes in the result of request `k`. A file longer than its first read is read again in
+    /// full into the one `big` buffer first.
     fn absorb(&mut self, k: usize, may_retry: bool) -> Result<(), Error> {
-        let r = self.reqs[k];
+        let mut r = self.reqs[k];
         let i = r.entry as usize;
         let e = &mut self.entries[i];
         if r.keep {
@@ -827,7 +665,7 @@ impl Scanner {
                 e.held[slot(r.file)] = r.new_held;
             } else {
                 self.held -= 1;
-                unreserve_held();
+                budget::release(1);
             }
         }
         if r.held != NO_HANDLE {
@@ -835,8 +673,21 @@ impl Scanner {
         } else {
             self.snap.stats.opened += 1;
         }
-        if e.vanished || e.retry {
+        if e.vanished || e.retry != Retry::No {
             return Ok(());
+        }
+        let mut big = false;
+        if r.res >= 0 && r.res as u32 >= r.cap {
+            self.snap.stats.overflows += 1;
+            let root = self.root.as_raw_fd();
+            let start = r.cap as usize * 4;
+            match read_whole(root, r.pid, r.file, start, self.open_flags, &mut self.big) {
+                Ok(n) => {
+                    r.res = n as i32;
+                    big = true;
+                }
+                Err(errno) => r.res = -errno,
+            }
         }
         let gone = r.res == -libc::ESRCH || r.res == -libc::ENOENT;
         // A held schedstat says ESRCH only when its process is gone; opened by path, ENOENT may
@@ -844,44 +695,49 @@ impl Scanner {
         let decides =
             r.file == ProcFile::Stat || (r.file == ProcFile::Schedstat && r.held != NO_HANDLE);
         if decides && gone {
+            e.release(self.engine.as_mut(), &mut self.held);
+            // Forget it: if the pid is listed again, it is a new process.
+            e.forget();
             if r.held != NO_HANDLE && may_retry {
                 // The held process is gone but the pid was listed: reused, or exiting right now.
-                e.release(self.engine.as_mut(), &mut self.held);
-                e.forget();
-                e.retry = true;
+                e.retry = Retry::Process;
                 self.retry.push(i as u32);
             } else {
-                e.release(self.engine.as_mut(), &mut self.held);
                 e.vanished = true;
-                // Forget it: if the pid is listed again, it is a new process.
-                e.forget();
                 self.snap.stats.vanished += 1;
             }
             return Ok(());
         }
         let data: Result<&[u8], i32> = if r.res < 0 {
             Err(-r.res)
-        } else if r.ov != NO_HANDLE {
-            Ok(&self.overflow[r.ov as usize])
+        } else if big {
+            Ok(&self.big[..r.res as usize])
         } else {
             Ok(&self.buf[r.off as usize..(r.off + r.res as u32) as usize])
         };
         let rec = &mut self.snap.records[i];
         let arena = &mut self.snap.arena;
-        let bit = 1u32 << r.file as u32;
+        let bit = r.file.bit();
+        if r.file.is_identity() {
+            let data = match data {
+                Ok(d) if r.file == ProcFile::Cgroup && parse::cgroup::validate(d).is_err() => {
+                    Err(FILE_ERR_PARSE)
+                }
+                d => d,
+            };
+            if self.opts.identity_cache {
+                e.remember(r.file, data, self.now);
+            }
+            return set_identity(rec, arena, r.file, data);
+        }
         let data = match data {
             Ok(d) => d,
             Err(errno) => {
-                if r.file.is_identity() {
-                    e.fresh |= bit;
-                    // Cached like content (a live kernel thread's environ is ESRCH): if the process
-                    // is really gone, the next scan's stat drops the entry.
-                    let c = stat_comm(rec, arena);
-                    e.ident.get_or_insert_with(|| Identity::new(c)).store(r.file, Err(errno));
-                } else if errno == libc::EACCES || errno == libc::EPERM {
-                    // Not retried every scan: permission is remembered for the process lifetime.
+                if errno == libc::EACCES || errno == libc::EPERM {
+                    // Not retried every scan: remembered while the process's owner stays.
                     e.denied |= bit;
                     e.denied_errno[slot(r.file)] = errno;
+                    e.denied_owner = owner_of(self.root.as_raw_fd(), e.pid);
                 }
                 rec.errors[r.file as usize] = errno;
                 return Ok(());
@@ -893,21 +749,29 @@ impl Scanner {
                     rec.stat.comm = push(arena, comm)?;
                     rec.state = state;
                     let st = rec.stat.starttime;
-                    let renamed = e.ident.as_ref().is_some_and(|id| id.comm_changed(comm));
-                    if (renamed || (e.starttime != 0 && e.starttime != st)) && may_retry {
-                        // Same pid, another process (a new starttime: only possible without held
-                        // descriptors), or the same process after execve (new comm).
+                    if e.starttime != 0 && e.starttime != st {
+                        // Same pid, another process (only possible without held descriptors).
                         e.release(self.engine.as_mut(), &mut self.held);
                         e.forget();
-                        e.retry = true;
-                        self.retry.push(i as u32);
-                        return Ok(());
-                    }
-                    if e.starttime != st || renamed {
-                        e.ident = None;
-                        e.denied = 0;
+                        if may_retry {
+                            e.retry = Retry::Process;
+                            self.retry.push(i as u32);
+                            return Ok(());
+                        }
                     }
                     e.starttime = st;
+                    if self.opts.identity_cache {
+                        let key = ExecKey::new(&rec.stat, comm, parse::stat::exec_marks(data));
+                        if e.observe_key(key) {
+                            // An exec since the values to be served were read.
+                            if may_retry {
+                                e.retry = Retry::Identity;
+                                self.retry.push(i as u32);
+                            } else {
+                                e.serve = 0;
+                            }
+                        }
+                    }
                     if self.opts.reuse_idle_stat {
                         remember_stat(e, rec, comm);
                     }
@@ -938,18 +802,7 @@ impl Scanner {
                 e.sched_held = ok && r.held != NO_HANDLE;
                 ok
             }
-            ProcFile::Cgroup
-            | ProcFile::Comm
-            | ProcFile::Cmdline
-            | ProcFile::Environ
-            | ProcFile::Exe => {
-                let ok = r.file != ProcFile::Cgroup || parse::cgroup::validate(data).is_ok();
-                let c = stat_comm(rec, arena);
-                let id = e.ident.get_or_insert_with(|| Identity::new(c));
-                id.store(r.file, if ok { Ok(data) } else { Err(FILE_ERR_PARSE) });
-                e.fresh |= bit;
-                return Ok(()); // copied to the arena by fill_identity
-            }
+            _ => unreachable!("identity files are taken in above"),
         };
         if parsed {
             rec.read_mask |= bit;
@@ -959,13 +812,14 @@ impl Scanner {
         Ok(())
     }
 
-    /// `readlinkat` of `exe` for live entries that do not have it cached (no io_uring opcode
-    /// exists for it). `ENOENT` (kernel thread, zombie) is an empty path, as procfs.
-    fn read_exes(&mut self) {
+    /// `readlinkat` of `exe` for live entries the identity cache does not serve (no io_uring
+    /// opcode exists for it). `ENOENT` (kernel thread, zombie) is an empty path, as procfs.
+    fn read_exes(&mut self) -> Result<(), Error> {
         let mut buf = [0u8; 4097];
         let root = self.root.as_raw_fd();
-        for (e, rec) in self.entries.iter_mut().zip(&self.snap.records) {
-            if e.vanished || e.cached(ProcFile::Exe) {
+        let bit = ProcFile::Exe.bit();
+        for (e, rec) in self.entries.iter_mut().zip(&mut self.snap.records) {
+            if e.vanished || e.serve & bit != 0 {
                 continue;
             }
             let mut path = [0u8; 32];
@@ -976,20 +830,17 @@ impl Scanner {
                 Err(errno) => Err(errno),
             };
             self.snap.stats.opened += 1;
-            if res == Err(libc::ESRCH) {
-                continue; // exiting; not cached, reported by fill_identity as missing
+            if self.opts.identity_cache {
+                e.remember(ProcFile::Exe, res, self.now);
             }
-            let arena = &self.snap.arena;
-            let c = stat_comm(rec, arena);
-            e.ident.get_or_insert_with(|| Identity::new(c)).store(ProcFile::Exe, res);
-            e.fresh |= ProcFile::Exe.bit();
+            set_identity(rec, &mut self.snap.arena, ProcFile::Exe, res)?;
         }
+        Ok(())
     }
 
-    /// Completes the records: identity files of `files` copied from each entry's cache into the
-    /// arena, and the remembered permission errors of held kinds.
+    /// Completes the records: identity files the cache serves this scan copied into the arena
+    /// (unless `omit_cached`), and the remembered permission errors of held kinds.
     fn fill_identity(&mut self, files: FileSet, omit_cached: bool) -> Result<(), Error> {
-        let idfiles = FileSet(files.0 & FileSet::IDENTITY.0);
         for (e, rec) in self.entries.iter().zip(self.snap.records.iter_mut()) {
             if e.vanished {
                 continue;
@@ -997,36 +848,23 @@ impl Scanner {
             for f in FileSet(files.0 & e.denied).iter() {
                 rec.errors[f as usize] = e.denied_errno[slot(f)];
             }
-            for f in idfiles.iter() {
-                let Some(id) = e.ident.as_ref().filter(|id| id.have & f.bit() != 0) else {
-                    if rec.errors[f as usize] == 0 {
-                        rec.errors[f as usize] = libc::ESRCH;
+            if e.serve == 0 {
+                continue;
+            }
+            let Some(id) = e.identity() else { continue };
+            for f in FileSet(files.0 & e.serve).iter() {
+                match id.get(f) {
+                    Err(code) => rec.errors[f as usize] = code,
+                    Ok(_) if omit_cached => {
+                        rec.cached_mask |= f.bit();
+                        self.snap.stats.cached += 1;
                     }
-                    continue;
-                };
-                let k = f as usize - 3;
-                if id.codes[k] != 0 {
-                    rec.errors[f as usize] = id.codes[k];
-                    continue;
-                }
-                let cached = e.fresh & f.bit() == 0;
-                if cached {
-                    rec.cached_mask |= f.bit();
-                    self.snap.stats.cached += 1;
-                    if omit_cached {
-                        continue;
+                    Ok(text) => {
+                        rec.cached_mask |= f.bit();
+                        self.snap.stats.cached += 1;
+                        set_identity(rec, &mut self.snap.arena, f, Ok(text))?;
                     }
                 }
-                let (o, l) = id.spans[k];
-                let s = push(&mut self.snap.arena, &id.text[o as usize..(o + l) as usize])?;
-                match f {
-                    ProcFile::Comm => rec.comm = s,
-                    ProcFile::Cmdline => rec.cmdline = s,
-                    ProcFile::Exe => rec.exe = s,
-                    ProcFile::Cgroup => rec.cgroup = s,
-                    _ => rec.environ = s,
-                }
-                rec.read_mask |= f.bit();
             }
         }
         Ok(())
@@ -1053,13 +891,51 @@ impl Drop for Scanner {
             }
         } else {
             // Dropping the engine closes them all at once: give their budget back here.
-            PROCESS_HELD.fetch_sub(self.held, Ordering::Relaxed);
+            budget::release(self.held);
         }
+        budget::release(self.base_fds);
     }
 }
 
-/// One thread's share of a parallel scan: lays out `buf` for `reqs` and reads them.
-fn read_share(root: RawFd, reqs: &mut [Req], buf: &mut Vec<u8>) {
+/// Owner of `/proc/<pid>` (the process's effective uid and gid, root when not dumpable), the
+/// sign that its credentials changed.
+fn owner_of(root: RawFd, pid: u32) -> Option<(u32, u32)> {
+    let mut path = [0u8; 32];
+    let n = ProcFile::Stat.format_path(pid, &mut path);
+    // "<pid>/stat\0" cut to "<pid>\0".
+    let end = n - "/stat\0".len();
+    path[end] = 0;
+    sys::owner_at(root, &path[..end + 1]).ok()
+}
+
+/// Puts identity file `f`'s text (or error) into the record.
+fn set_identity(
+    rec: &mut ProcRecord,
+    arena: &mut Vec<u8>,
+    f: ProcFile,
+    res: Result<&[u8], i32>,
+) -> Result<(), Error> {
+    let text = match res {
+        Ok(t) => t,
+        Err(code) => {
+            rec.errors[f as usize] = code;
+            return Ok(());
+        }
+    };
+    let s = push(arena, text)?;
+    match f {
+        ProcFile::Comm => rec.comm = s,
+        ProcFile::Cmdline => rec.cmdline = s,
+        ProcFile::Exe => rec.exe = s,
+        ProcFile::Cgroup => rec.cgroup = s,
+        _ => rec.environ = s,
+    }
+    rec.read_mask |= f.bit();
+    Ok(())
+}
+
+/// One share of a parallel scan: lays out `buf` for `reqs` and reads them.
+fn read_share(engine: SyncEngine, root: RawFd, reqs: &mut [Req], buf: &mut Vec<u8>) {
     let mut off = 0u32;
     for r in reqs.iter_mut() {
         r.off = off;
@@ -1069,7 +945,7 @@ fn read_share(root: RawFd, reqs: &mut [Req], buf: &mut Vec<u8>) {
     if buf.len() < off as usize {
         buf.resize(off as usize, 0);
     }
-    SyncEngine.read(root, reqs, buf);
+    engine.read_all(root, reqs, buf);
 }
 
 /// Keeps the `stat` just parsed into `rec` for [`Options::reuse_idle_stat`], with the
@@ -1102,12 +978,6 @@ fn remember_stat(e: &mut Entry, rec: &ProcRecord, comm: &[u8]) {
     last.sched = sched;
 }
 
-/// This scan's `stat` comm of `rec` (what a cached identity is keyed by), if stat was read.
-fn stat_comm<'a>(rec: &ProcRecord, arena: &'a [u8]) -> Option<&'a [u8]> {
-    rec.has(ProcFile::Stat)
-        .then(|| &arena[rec.stat.comm.off as usize..][..rec.stat.comm.len as usize])
-}
-
 /// Appends `bytes` to the arena.
 fn push(arena: &mut Vec<u8>, bytes: &[u8]) -> Result<StrRef, Error> {
     let off = arena.len();
@@ -1119,18 +989,26 @@ fn push(arena: &mut Vec<u8>, bytes: &[u8]) -> Result<StrRef, Error> {
 }
 
 /// Reads a file longer than its first buffer in one `pread` at offset 0 (one read, so a
-/// seq_file's text is one consistent snapshot), doubling the buffer until it is not full.
-fn read_whole(root: RawFd, pid: u32, file: ProcFile, start: usize) -> Result<Vec<u8>, i32> {
+/// seq_file's text is one consistent snapshot) into `v`, doubling it from `start` bytes until
+/// it is not full; returns the length. `v` is reused from file to file: one long file at a
+/// time is in memory besides the arena.
+fn read_whole(
+    root: RawFd,
+    pid: u32,
+    file: ProcFile,
+    start: usize,
+    open_flags: i32,
+    v: &mut Vec<u8>,
+) -> Result<usize, i32> {
     let mut path = [0u8; 32];
     let n = file.format_path(pid, &mut path);
-    let fd = sys::open_at(root, &path[..n])?;
-    let mut v = vec![0u8; start];
+    let fd = sys::open_at(root, &path[..n], open_flags)?;
+    if v.len() < start {
+        v.resize(start, 0);
+    }
     let r = loop {
-        match sys::pread(fd, &mut v, 0) {
-            Ok(n) if n < v.len() => {
-                v.truncate(n);
-                break Ok(v);
-            }
+        match sys::pread(fd, v, 0) {
+            Ok(n) if n < v.len() => break Ok(n),
             Ok(_) if v.len() >= MAX_FILE => break Err(libc::EFBIG),
             Ok(_) => v.resize(v.len() * 2, 0),
             Err(e) => break Err(e),

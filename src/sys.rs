@@ -20,11 +20,13 @@ pub(crate) fn open_dir(path: &CStr) -> Result<OwnedFd, i32> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-/// `openat(dir, path, O_RDONLY | O_CLOEXEC)`; `path` must end with a NUL.
-pub(crate) fn open_at(dir: RawFd, path: &[u8]) -> Result<RawFd, i32> {
+/// `openat(dir, path, O_RDONLY | O_CLOEXEC | extra)`; `path` must end with a NUL. `extra` is 0
+/// or `O_NONBLOCK` (roots that are not procfs: a FIFO must not block the scan).
+pub(crate) fn open_at(dir: RawFd, path: &[u8], extra: i32) -> Result<RawFd, i32> {
     debug_assert_eq!(path.last(), Some(&0));
+    let flags = libc::O_RDONLY | libc::O_CLOEXEC | extra;
     // SAFETY: `path` is NUL-terminated (checked by the caller's construction) and outlives the call.
-    let fd = unsafe { libc::openat(dir, path.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    let fd = unsafe { libc::openat(dir, path.as_ptr().cast(), flags) };
     if fd < 0 {
         Err(errno())
     } else {
@@ -32,14 +34,20 @@ pub(crate) fn open_at(dir: RawFd, path: &[u8]) -> Result<RawFd, i32> {
     }
 }
 
-/// `pread(fd, buf, offset)`.
+/// `pread(fd, buf, offset)`, again after `EINTR` (a signal: procfs reads of another process's
+/// memory, `cmdline` and `environ`, are interruptible).
 pub(crate) fn pread(fd: RawFd, buf: &mut [u8], offset: u64) -> Result<usize, i32> {
-    // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the duration of the call.
-    let n = unsafe { libc::pread(fd, buf.as_mut_ptr().cast(), buf.len(), offset as libc::off_t) };
-    if n < 0 {
-        Err(errno())
-    } else {
-        Ok(n as usize)
+    loop {
+        // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the duration of the call.
+        let n =
+            unsafe { libc::pread(fd, buf.as_mut_ptr().cast(), buf.len(), offset as libc::off_t) };
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        let e = errno();
+        if e != libc::EINTR {
+            return Err(e);
+        }
     }
 }
 
@@ -117,7 +125,7 @@ pub(crate) fn cpu_count() -> u32 {
 
 /// `openat(dir, path)` as an owned descriptor; `path` must end with a NUL.
 pub(crate) fn open_owned_at(dir: &OwnedFd, path: &[u8]) -> Result<OwnedFd, i32> {
-    let fd = open_at(dir.as_raw_fd(), path)?;
+    let fd = open_at(dir.as_raw_fd(), path, 0)?;
     // SAFETY: `fd` was just returned by openat(2) and is owned by nobody else.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
@@ -138,4 +146,17 @@ pub(crate) fn mount_id(dir: &OwnedFd) -> Result<u64, i32> {
         return Err(libc::ENOSYS);
     }
     Ok(s.stx_mnt_id)
+}
+
+/// Owner (uid, gid) of `dir/path` (`fstatat`); `path` must end with a NUL. For `/proc/<pid>`
+/// this is the process's effective uid and gid (root when it is not dumpable).
+pub(crate) fn owner_at(dir: RawFd, path: &[u8]) -> Result<(u32, u32), i32> {
+    debug_assert_eq!(path.last(), Some(&0));
+    // SAFETY: zeroed stat is a valid out-parameter; fstatat fills it.
+    let mut s: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `path` is NUL-terminated, `s` is writable.
+    if unsafe { libc::fstatat(dir, path.as_ptr().cast(), &mut s, 0) } != 0 {
+        return Err(errno());
+    }
+    Ok((s.st_uid, s.st_gid))
 }

@@ -67,32 +67,29 @@ pub(crate) struct Req {
     pub res: i32,
     /// The handle opened and kept (when `keep` and the read succeeded).
     pub new_held: Handle,
-    /// Index in the scanner's overflow buffers when the file was longer than `cap` and was
-    /// re-read in full, else [`NO_HANDLE`].
-    pub ov: u32,
 }
 
 impl Req {
     pub(crate) fn new(entry: u32, pid: u32, file: ProcFile, held: Handle, keep: bool) -> Req {
-        Req {
-            entry,
-            pid,
-            file,
-            held,
-            keep,
-            off: 0,
-            cap: 0,
-            res: 0,
-            new_held: NO_HANDLE,
-            ov: NO_HANDLE,
-        }
+        Req { entry, pid, file, held, keep, off: 0, cap: 0, res: 0, new_held: NO_HANDLE }
     }
+}
+
+/// Why an engine could not complete a batch.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    /// What failed, for the error message.
+    pub why: String,
+    /// Requests may still be in flight in the kernel: the buffer passed to `read` must never
+    /// be freed or reused (the scanner leaks it), and the engine refuses every later batch.
+    pub in_flight: bool,
 }
 
 /// What an engine does.
 pub(crate) trait Engine: Send {
-    /// Performs every request; each ends with `res` set (and `new_held` for kept opens).
-    fn read(&mut self, root: RawFd, reqs: &mut [Req], buf: &mut [u8]);
+    /// Performs every request; each ends with `res` set (and `new_held` for kept opens). An
+    /// error leaves the requests' results unspecified.
+    fn read(&mut self, root: RawFd, reqs: &mut [Req], buf: &mut [u8]) -> Result<(), Failure>;
     /// Requests per call of [`Engine::read`]: their buffers are reused by the next call.
     fn chunk(&self) -> usize;
     /// Gives back a handle returned in `new_held` earlier.

@@ -2,14 +2,18 @@
 
 use std::os::fd::RawFd;
 
-use super::{Engine, Handle, Req, NO_HANDLE};
+use super::{Engine, Failure, Handle, Req, NO_HANDLE};
 use crate::sys;
 
-#[derive(Debug, Default)]
-pub(crate) struct SyncEngine;
+/// `open_flags`: extra `openat` flags (`O_NONBLOCK` under a root that is not procfs).
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct SyncEngine {
+    pub open_flags: i32,
+}
 
-impl Engine for SyncEngine {
-    fn read(&mut self, root: RawFd, reqs: &mut [Req], buf: &mut [u8]) {
+impl SyncEngine {
+    /// Performs every request (the engine never fails as a whole).
+    pub(crate) fn read_all(self, root: RawFd, reqs: &mut [Req], buf: &mut [u8]) {
         for r in reqs {
             let dst = &mut buf[r.off as usize..(r.off + r.cap) as usize];
             let res = |x: Result<usize, i32>| x.map_or_else(|e| -e, |n| n as i32);
@@ -19,7 +23,7 @@ impl Engine for SyncEngine {
             }
             let mut path = [0u8; 32];
             let n = r.file.format_path(r.pid, &mut path);
-            match sys::open_at(root, &path[..n]) {
+            match sys::open_at(root, &path[..n], self.open_flags) {
                 Err(e) => r.res = -e,
                 Ok(fd) => {
                     r.res = res(sys::pread(fd, dst, 0));
@@ -31,6 +35,13 @@ impl Engine for SyncEngine {
                 }
             }
         }
+    }
+}
+
+impl Engine for SyncEngine {
+    fn read(&mut self, root: RawFd, reqs: &mut [Req], buf: &mut [u8]) -> Result<(), Failure> {
+        self.read_all(root, reqs, buf);
+        Ok(())
     }
 
     fn chunk(&self) -> usize {

@@ -11,7 +11,7 @@ use std::os::fd::RawFd;
 
 use io_uring::{opcode, squeue, types, IoUring, Probe};
 
-use super::{Engine, Handle, Req, NO_HANDLE};
+use super::{Engine, Failure, Handle, Req, NO_HANDLE};
 
 /// Tuning of the io_uring engine (every variant measured by the benches).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,7 +20,7 @@ pub struct UringOptions {
     pub batch: u32,
     /// Set `IOSQE_ASYNC` on reads so io-wq fans them out to up to `iowq_workers` threads.
     pub async_reads: bool,
-    /// io-wq bounded-worker cap when `async_reads` (0: the number of CPUs).
+    /// io-wq bounded-worker cap when `async_reads` (0: the number of CPUs; at most `INT_MAX`).
     pub iowq_workers: u32,
     /// `IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN`. Then every scan must run on
     /// the thread that created the scanner (not true of goroutines; off by default).
@@ -46,6 +46,37 @@ pub(crate) struct UringEngine {
     slot_of: Vec<u32>,
     open_res: Vec<i32>,
     paths: Vec<[u8; 32]>,
+    /// Extra `OPENAT` flags (`O_NONBLOCK` under a root that is not procfs).
+    open_flags: i32,
+    /// Set when a batch failed: requests may be in flight, so no other batch may start.
+    broken: Option<String>,
+}
+
+/// How long `io_uring_enter` may keep failing before a batch is given up: `EINTR` (a signal)
+/// is retried without limit; any other error counts, and the count resets whenever a
+/// completion arrives. Each counted failure sleeps `PAUSE`, so a batch gives up after about
+/// `LIMIT * PAUSE` (1 s) without progress.
+#[derive(Debug, Default)]
+struct Patience {
+    stuck: u32,
+}
+
+impl Patience {
+    const LIMIT: u32 = 10_000;
+    const PAUSE: std::time::Duration = std::time::Duration::from_micros(100);
+
+    /// After a failure with `errno`: whether to try again.
+    fn failed(&mut self, errno: i32) -> bool {
+        if errno == libc::EINTR {
+            return true;
+        }
+        self.stuck += 1;
+        self.stuck <= Self::LIMIT
+    }
+
+    fn progress(&mut self) {
+        self.stuck = 0;
+    }
 }
 
 fn describe(call: &str, e: &std::io::Error) -> String {
@@ -69,7 +100,11 @@ fn describe(call: &str, e: &std::io::Error) -> String {
 impl UringEngine {
     /// Sets up a ring with a sparse table of `slots` direct descriptors. The error is the
     /// human-readable reason io_uring cannot be used here.
-    pub(crate) fn new(opts: UringOptions, slots: u32) -> Result<UringEngine, String> {
+    pub(crate) fn new(
+        opts: UringOptions,
+        slots: u32,
+        open_flags: i32,
+    ) -> Result<UringEngine, String> {
         if opts.batch == 0 {
             return Err("io_uring: batch must be at least 1".into());
         }
@@ -115,12 +150,20 @@ impl UringEngine {
             slot_of: Vec::with_capacity(batch as usize),
             open_res: Vec::with_capacity(batch as usize),
             paths: vec![[0; 32]; batch as usize],
+            open_flags,
+            broken: None,
         })
     }
 
     /// Queues requests from `start` (as many as fit) and waits for all of their completions.
     /// Returns the index of the first request not queued.
-    fn run_chunk(&mut self, root: RawFd, reqs: &mut [Req], start: usize, buf: &mut [u8]) -> usize {
+    fn run_chunk(
+        &mut self,
+        root: RawFd,
+        reqs: &mut [Req],
+        start: usize,
+        buf: &mut [u8],
+    ) -> Result<usize, Failure> {
         self.slot_of.clear();
         self.open_res.clear();
         let read_flags =
@@ -164,7 +207,7 @@ impl UringEngine {
                     let dest = types::DestinationSlot::try_from_slot_target(slot).ok();
                     entries[0] = Some(
                         opcode::OpenAt::new(types::Fd(root), path.as_ptr().cast())
-                            .flags(libc::O_RDONLY)
+                            .flags(libc::O_RDONLY | self.open_flags)
                             .file_index(dest)
                             .build()
                             .flags(squeue::Flags::IO_HARDLINK)
@@ -202,30 +245,38 @@ impl UringEngine {
             // Nothing fits: no free slot (cannot happen while the scanner keeps held slots under
             // the table size, but never spin). Refuse this one request.
             reqs[i].res = -libc::EMFILE;
-            return i + 1;
+            return Ok(i + 1);
         }
-        self.reap(expected, start, reqs);
+        self.reap(expected, start, reqs)?;
         self.finish_chunk(start, i, reqs);
-        i
+        Ok(i)
     }
 
-    /// Submits and waits until `expected` completions have been reaped.
-    fn reap(&mut self, mut expected: usize, start: usize, reqs: &mut [Req]) {
-        let mut failures = 0u32;
+    /// Submits and waits until `expected` completions have been reaped. Requests in flight own
+    /// the buffers, so this returns early only when `io_uring_enter` keeps failing (see
+    /// `Patience`); the failure then says whether some may still be in flight.
+    fn reap(&mut self, mut expected: usize, start: usize, reqs: &mut [Req]) -> Result<(), Failure> {
+        let total = expected;
+        let mut patience = Patience::default();
         while expected > 0 {
             if let Err(e) = self.ring.submit_and_wait(1) {
-                // EINTR/EBUSY/EAGAIN are transient. Requests in flight still own the buffers, so
-                // returning early is not an option.
-                failures += 1;
-                if failures > 100_000 {
-                    eprintln!("procuring: io_uring_enter keeps failing ({e}); aborting to keep memory safe");
-                    std::process::abort();
+                let errno = e.raw_os_error().unwrap_or(libc::EIO);
+                if !patience.failed(errno) {
+                    // Nothing is in flight only if the kernel took none of this batch's entries.
+                    let in_flight = expected < total || self.ring.submission().len() < total;
+                    let why = format!("io_uring_enter keeps failing: {e}");
+                    self.broken = Some(why.clone());
+                    return Err(Failure { why, in_flight });
                 }
-                if e.raw_os_error() != Some(libc::EBUSY) {
+                if errno != libc::EINTR {
+                    std::thread::sleep(Patience::PAUSE);
+                }
+                if errno != libc::EBUSY {
                     continue;
                 }
             }
             for cqe in self.ring.completion() {
+                patience.progress();
                 expected -= 1;
                 let k = (cqe.user_data() >> 2) as usize;
                 match cqe.user_data() & 3 {
@@ -235,6 +286,7 @@ impl UringEngine {
                 }
             }
         }
+        Ok(())
     }
 
     fn finish_chunk(&mut self, start: usize, end: usize, reqs: &mut [Req]) {
@@ -258,11 +310,18 @@ impl UringEngine {
 }
 
 impl Engine for UringEngine {
-    fn read(&mut self, root: RawFd, reqs: &mut [Req], buf: &mut [u8]) {
+    fn read(&mut self, root: RawFd, reqs: &mut [Req], buf: &mut [u8]) -> Result<(), Failure> {
+        if let Some(why) = &self.broken {
+            return Err(Failure {
+                why: format!("io_uring ring unusable since: {why}"),
+                in_flight: false,
+            });
+        }
         let mut start = 0;
         while start < reqs.len() {
-            start = self.run_chunk(root, reqs, start, buf);
+            start = self.run_chunk(root, reqs, start, buf)?;
         }
+        Ok(())
     }
 
     fn chunk(&self) -> usize {
@@ -278,5 +337,32 @@ impl Engine for UringEngine {
 
     fn release_on_drop(&self) -> bool {
         false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_never_exhaust_patience() {
+        let mut p = Patience::default();
+        for _ in 0..1_000_000 {
+            assert!(p.failed(libc::EINTR));
+        }
+        assert_eq!(p.stuck, 0);
+    }
+
+    #[test]
+    fn other_failures_give_up_unless_completions_arrive() {
+        let mut p = Patience::default();
+        for _ in 0..Patience::LIMIT {
+            assert!(p.failed(libc::EAGAIN));
+        }
+        p.progress();
+        for _ in 0..Patience::LIMIT {
+            assert!(p.failed(libc::EEXIST));
+        }
+        assert!(!p.failed(libc::EEXIST), "gives up: the batch fails with an error");
     }
 }

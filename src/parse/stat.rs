@@ -161,6 +161,20 @@ fn parse_inner<'a>(buf: &'a [u8], out: &mut StatFields) -> Result<(&'a [u8], u8)
     Ok((comm, state))
 }
 
+/// The exec addresses `[arg_start, arg_end, env_start]` (fields 48-50 of proc(5), Linux 3.5+)
+/// of a `stat` line that [`parse`] accepted, or `None` when the line has fewer fields. The
+/// kernel shows them (as startcode, endcode, startstack) only to a reader allowed to ptrace the
+/// process, and 0 to others.
+pub fn exec_marks(buf: &[u8]) -> Option<[u64; 3]> {
+    let r = rfind(buf, b')')?;
+    let mut out = [0u64; 3];
+    let mut fields = buf[r + 1..].split(|&c| ws(c)).filter(|t| !t.is_empty()).skip(48 - 3);
+    for v in &mut out {
+        *v = super::u64_dec(fields.next()?).ok()?;
+    }
+    Some(out)
+}
+
 /// The state letter (field 3). Only valid after [`parse`] succeeded on the same buffer.
 pub fn state(buf: &[u8]) -> u8 {
     let r = buf.iter().rposition(|&c| c == b')').unwrap_or(0);
@@ -211,6 +225,15 @@ mod tests {
             .unwrap()
             .replace(" 20 0 1 ", " 20 0 99999999999999999999 ");
         assert!(parse(huge.as_bytes(), &mut s).is_err(), "num_threads overflowing i64");
+    }
+
+    #[test]
+    fn exec_marks_are_fields_48_to_50() {
+        let line =
+            b"7 (a b) S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 9 0 0 1 10 11 12 0 0 0 0 0 0 0 0 \
+            0 17 0 0 0 0 0 0 13 14 15 101 102 103 104 0\n";
+        assert_eq!(exec_marks(line), Some([101, 102, 103]));
+        assert_eq!(exec_marks(LINE), None, "an old kernel's shorter line");
     }
 
     #[test]
