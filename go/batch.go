@@ -273,7 +273,7 @@ func (l *listing) readWindow(f File, w *windows, i int) (*batch, int, error) {
 	} else {
 		mask := uint32(1) << f
 		var err error
-		b, err = l.fs.be.scanPids(mask, l.fs.exactFlags(mask), pids)
+		b, err = l.fs.be.scanPids(mask, 0, pids)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -300,9 +300,9 @@ func (l *listing) readAll(f File) (*batch, error) {
 		}
 	}
 	if !l.fs.identityCache && want&^identityMask == 0 {
-		// Identity files only, exact: read here, as procfs does. A library batch would read
-		// stat of every process as well (with scanRefreshIdentity it does not skip stat),
-		// which costs more than the files asked.
+		// Identity files only, exact: read here, with the syscalls procfs makes. A library
+		// batch re-keys its per-process table through stat, which costs more than the files
+		// asked when the library holds no identity cache to serve from.
 		var b *batch
 		for g := range numFiles {
 			if want&(1<<g) != 0 && l.src[g].Load() == nil {
@@ -335,7 +335,6 @@ func (l *listing) readAll(f File) (*batch, error) {
 			mask |= 1 << g
 		}
 	}
-	flags |= l.fs.exactFlags(mask)
 	if l.refresh {
 		flags |= scanRefreshIdentity
 	}

@@ -354,7 +354,7 @@ func (fs FS) Scan(files ...File) ([]Record, error) {
 	if st == nil || st.be == nil {
 		return fs.scanProcfs(mask)
 	}
-	b, err := st.be.scanAll(mask, st.exactFlags(mask))
+	b, err := st.be.scanAll(mask, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -431,14 +431,4 @@ func (fs FS) scanProcfs(mask uint32) ([]Record, error) {
 		out = append(out, r)
 	}
 	return out, nil
-}
-
-// exactFlags are the scan flags that make a batch reading files return what the kernel
-// shows now: without Options.IdentityCache, identity files are read again by every batch
-// that asks for them.
-func (st *fsState) exactFlags(files uint32) uint32 {
-	if !st.identityCache && files&identityMask != 0 {
-		return scanRefreshIdentity
-	}
-	return 0
 }

@@ -34,7 +34,7 @@ static int32_t pr_new(const char *root, uint32_t engine, uint32_t reuse_idle_sta
 		o.files = 1u << PROCURING_FILE_STAT;
 		o.hold_fds = 1;
 		o.reuse_idle_stat = reuse_idle_stat;
-		(void)identity_cache; // TODO(identity_cache): o.identity_cache = identity_cache; once procuring_options has it
+		o.identity_cache = identity_cache;
 		rc = procuring_scanner_new(&o, out);
 	}
 	if (rc != 0) {
@@ -718,7 +718,6 @@ var _ = [1]struct{}{}[codeParse-C.PROCURING_FILE_ERR_PARSE]
 var _ = [1]struct{}{}[scanRefreshIdentity-C.PROCURING_SCAN_REFRESH_IDENTITY]
 var _ = [1]struct{}{}[scanSkipStat-C.PROCURING_SCAN_SKIP_STAT]
 var _ = [1]struct{}{}[scanOmitCached-C.PROCURING_SCAN_OMIT_CACHED]
-var _ = [1]struct{}{}[scanRefreshIdentity-C.PROCURING_SCAN_REFRESH_IDENTITY]
 
 // trimCHeap returns the C heap's free memory to the kernel (glibc keeps freed memory in
 // per-thread arenas, and cgo calls run on many threads): for tests that measure RSS for leaks.

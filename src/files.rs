@@ -62,8 +62,9 @@ impl ProcFile {
         }
     }
 
-    /// Identity files do not change over a process's life (short of `prctl`/`execve`, see
-    /// [`crate::ScanFlags::REFRESH_IDENTITY`]); they are read once per (pid, starttime) and cached.
+    /// Identity files (comm, cmdline, exe, cgroup, environ): read fresh by every scan that asks
+    /// for them, unless the opt-in identity cache (procuring_options.identity_cache) serves
+    /// them within its staleness contract.
     pub const fn is_identity(self) -> bool {
         matches!(
             self,
