@@ -17,7 +17,7 @@ use crate::engine::uring::UringOptions;
 use crate::{EngineKind, Error, FileSet, Options, ProcRecord, ScanFlags, ScanStats, Scanner};
 
 /// Version of this ABI: bumped on any incompatible change of a struct or function.
-pub const PROCURING_ABI_VERSION: u32 = 3;
+pub const PROCURING_ABI_VERSION: u32 = 4;
 
 /// Success.
 pub const PROCURING_OK: i32 = 0;
@@ -33,6 +33,9 @@ pub const PROCURING_ERR_PANIC: i32 = -4;
 pub const PROCURING_ERR_BUFFER_TOO_SMALL: i32 = -5;
 /// The snapshot's text would exceed 4 GiB.
 pub const PROCURING_ERR_ARENA_FULL: i32 = -6;
+/// `engine = bpf` was requested and the BPF program cannot be loaded (the message says why:
+/// missing capability, no kernel BTF, verifier rejection, pid namespace).
+pub const PROCURING_ERR_BPF_UNAVAILABLE: i32 = -7;
 
 /// Engine: the measured default (see the README).
 pub const PROCURING_ENGINE_AUTO: u32 = 0;
@@ -40,6 +43,8 @@ pub const PROCURING_ENGINE_AUTO: u32 = 0;
 pub const PROCURING_ENGINE_URING: u32 = 1;
 /// Engine: plain syscalls.
 pub const PROCURING_ENGINE_SYNC: u32 = 2;
+/// Engine: a BPF walk of every task (an error if it cannot load; needs CAP_BPF + CAP_PERFMON).
+pub const PROCURING_ENGINE_BPF: u32 = 3;
 
 /// File indices: bit `1 << PROCURING_FILE_x` in file masks, and index into `errors`.
 pub const PROCURING_FILE_STAT: u32 = 0;
@@ -72,7 +77,8 @@ pub struct procuring_options {
     pub files: u32,
     /// Proc root, NUL-terminated; NULL means "/proc". Copied: need not outlive the call.
     pub proc_root: *const c_char,
-    /// `PROCURING_ENGINE_AUTO`, `PROCURING_ENGINE_URING` or `PROCURING_ENGINE_SYNC`.
+    /// `PROCURING_ENGINE_AUTO`, `PROCURING_ENGINE_URING`, `PROCURING_ENGINE_SYNC` or
+    /// `PROCURING_ENGINE_BPF`.
     pub engine: u32,
     /// Non-zero: hold stat/status/io descriptors open across scans (default 1).
     pub hold_fds: u32,
@@ -142,6 +148,7 @@ fn code_of(e: &Error) -> i32 {
     match e {
         Error::Root { .. } | Error::List { .. } => PROCURING_ERR_IO,
         Error::UringUnavailable(_) => PROCURING_ERR_URING_UNAVAILABLE,
+        Error::BpfUnavailable(_) => PROCURING_ERR_BPF_UNAVAILABLE,
         Error::InvalidArgument(_) => PROCURING_ERR_INVALID_ARG,
         Error::ArenaFull => PROCURING_ERR_ARENA_FULL,
     }
@@ -247,6 +254,7 @@ fn options_from(o: &procuring_options) -> Result<Options, Error> {
         0 => EngineKind::Auto,
         1 => EngineKind::Uring,
         2 => EngineKind::Sync,
+        3 => EngineKind::Bpf,
         n => return Err(Error::InvalidArgument(format!("unknown engine {n}"))),
     };
     let proc_root = if o.proc_root.is_null() {
@@ -479,6 +487,7 @@ pub unsafe extern "C" fn procuring_engine_name(s: *const procuring_scanner) -> *
     match unsafe { &*s }.scanner.engine() {
         EngineKind::Uring => c"uring".as_ptr(),
         EngineKind::Sync => c"sync".as_ptr(),
+        EngineKind::Bpf => c"bpf".as_ptr(),
         EngineKind::Auto => c"auto".as_ptr(),
     }
 }
