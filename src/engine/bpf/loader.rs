@@ -422,13 +422,6 @@ fn load_prog(insns: &[u8]) -> Result<OwnedFd, String> {
     }
 }
 
-/// Whether the effective capabilities include CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN.
-pub(crate) fn has_caps_for_bpf() -> bool {
-    let eff = effective_caps();
-    let has = |c: u32| eff & (1u64 << c) != 0;
-    has(21) || (has(39) && has(38))
-}
-
 /// The effective capability set (from /proc/thread-self/status `CapEff`).
 pub(crate) fn effective_caps() -> u64 {
     let s = std::fs::read_to_string("/proc/thread-self/status").unwrap_or_default();
@@ -508,11 +501,14 @@ fn core_relos(ext: &[u8], lbtf: &Btf, sec: &[u8]) -> Result<Vec<(u32, u32, Strin
     Ok(out)
 }
 
+/// One ELF section header: (name, type, offset, size, link, info).
+type Section<'a> = (&'a [u8], u32, usize, usize, u32, u32);
+
 /// Just enough of an ELF64 little-endian relocatable object.
 struct Elf<'a> {
     b: &'a [u8],
     /// (name, type, offset, size, link, info) per section.
-    secs: Vec<(&'a [u8], u32, usize, usize, u32, u32)>,
+    secs: Vec<Section<'a>>,
     symtab: Option<usize>,
 }
 
