@@ -8,8 +8,10 @@
 #include <stdint.h>
 #include <stddef.h>
 
+#define ENOTSUPP_ 524
+
 // Version of this ABI: bumped on any incompatible change of a struct or function.
-#define PROCURING_ABI_VERSION 3
+#define PROCURING_ABI_VERSION 4
 
 // Success.
 #define PROCURING_OK 0
@@ -32,6 +34,10 @@
 // The snapshot's text would exceed 4 GiB.
 #define PROCURING_ERR_ARENA_FULL -6
 
+// `engine = bpf` was requested and the BPF program cannot be loaded (the message says why:
+// missing capability, no kernel BTF, verifier rejection, pid namespace).
+#define PROCURING_ERR_BPF_UNAVAILABLE -7
+
 // Engine: the measured default (see the README).
 #define PROCURING_ENGINE_AUTO 0
 
@@ -40,6 +46,9 @@
 
 // Engine: plain syscalls.
 #define PROCURING_ENGINE_SYNC 2
+
+// Engine: a BPF walk of every task (an error if it cannot load; needs CAP_BPF + CAP_PERFMON).
+#define PROCURING_ENGINE_BPF 3
 
 // File indices: bit `1 << PROCURING_FILE_x` in file masks, and index into `errors`.
 #define PROCURING_FILE_STAT 0
@@ -78,6 +87,14 @@
 // `errno` the kernel returned, 0 is success or not requested).
 #define PROCURING_FILE_ERR_PARSE -1
 
+// [`ProcRecord::extra_mask`]: `runtime_ns` is valid.
+#define EXTRA_RUNTIME_NS 1
+
+// [`ProcRecord::stat_unset`]: `startcode`, `endcode`, `startstack` not provided (`/proc`
+// shows them only to a reader allowed to ptrace the process; the `bpf` engine gives them when
+// the scanner has CAP_SYS_PTRACE).
+#define STAT_UNSET_CODE_ADDRS 1
+
 // An opaque scanner handle.
 typedef struct procuring_scanner procuring_scanner;
 
@@ -90,7 +107,8 @@ typedef struct {
   uint32_t files;
   // Proc root, NUL-terminated; NULL means "/proc". Copied: need not outlive the call.
   const char *proc_root;
-  // `PROCURING_ENGINE_AUTO`, `PROCURING_ENGINE_URING` or `PROCURING_ENGINE_SYNC`.
+  // `PROCURING_ENGINE_AUTO`, `PROCURING_ENGINE_URING`, `PROCURING_ENGINE_SYNC` or
+  // `PROCURING_ENGINE_BPF`.
   uint32_t engine;
   // Non-zero: hold stat/status/io descriptors open across scans (default 1).
   uint32_t hold_fds;
@@ -272,6 +290,15 @@ typedef struct {
   procuring_str cgroup;
   // `environ` content with its NUL separators kept.
   procuring_str environ;
+  // Total CPU time of the process (all threads, live and exited) in nanoseconds, exact (the
+  // scheduler's `sum_exec_runtime`); valid when `extra_mask` has [`EXTRA_RUNTIME_NS`] (the
+  // `bpf` engine).
+  uint64_t runtime_ns;
+  // `stat` fields the engine could not read although `stat` is in `read_mask` (they are
+  // zero): `STAT_UNSET_*` bits. Always 0 with the `sync` and `uring` engines.
+  uint32_t stat_unset;
+  // Extra values present in this record: `EXTRA_*` bits.
+  uint32_t extra_mask;
 } procuring_record;
 
 // Counters of one scan.

@@ -553,6 +553,13 @@ impl Scanner {
         Ok(&self.snap)
     }
 
+    /// Runs the BPF walk alone (no conversion into records): the kernel's share of a `bpf`
+    /// scan, for benchmarks. Returns the processes walked; `None` for other engines.
+    #[doc(hidden)]
+    pub fn bpf_walk_only(&mut self) -> Option<u32> {
+        self.bpf.as_mut().and_then(|w| w.walk_only())
+    }
+
     /// Nanoseconds the BPF program took to load (engine `bpf`), else `None`.
     pub fn bpf_load_ns(&self) -> Option<u64> {
         self.bpf.as_ref().map(|w| w.load_ns)

@@ -46,7 +46,12 @@ pub(crate) struct Btf<'a> {
     strs: &'a [u8],
     /// Offset in `types` of each type id (index 0: void, unused).
     offs: Vec<u32>,
+    /// Named structs, unions and functions by name, built on first use.
+    index: std::cell::OnceCell<Index<'a>>,
 }
+
+/// Name -> (kind, id) of the named structs, unions and functions.
+type Index<'a> = std::collections::HashMap<&'a [u8], Vec<(u32, u32)>>;
 
 impl<'a> Btf<'a> {
     pub(crate) fn parse(b: &'a [u8]) -> Result<Btf<'a>, String> {
@@ -76,7 +81,7 @@ impl<'a> Btf<'a> {
                     _ => 0,
                 };
         }
-        Ok(Btf { types, strs, offs })
+        Ok(Btf { types, strs, offs, index: std::cell::OnceCell::new() })
     }
 
     fn at(&self, id: u32, k: usize) -> u32 {
@@ -94,7 +99,7 @@ impl<'a> Btf<'a> {
     fn kflag(&self, id: u32) -> bool {
         self.at(id, 4) >> 31 != 0
     }
-    fn name(&self, id: u32) -> &[u8] {
+    fn name(&self, id: u32) -> &'a [u8] {
         cstr(self.strs, self.at(id, 0) as usize)
     }
     pub(crate) fn str_at(&self, off: u32) -> &[u8] {
@@ -131,9 +136,18 @@ impl<'a> Btf<'a> {
     }
     /// Ids of the types of `kind` named `name`.
     fn find(&self, kind: u32, name: &[u8]) -> impl Iterator<Item = u32> + '_ {
-        let name = name.to_vec();
-        (1..self.offs.len() as u32)
-            .filter(move |&id| self.kind(id) == kind && self.name(id) == name)
+        let index = self.index.get_or_init(|| {
+            let mut m = Index::new();
+            for id in 1..self.offs.len() as u32 {
+                let k = self.kind(id);
+                if matches!(k, BTF_KIND_STRUCT | BTF_KIND_UNION | BTF_KIND_FUNC) {
+                    m.entry(self.name(id)).or_default().push((k, id));
+                }
+            }
+            m
+        });
+        let ids: &[(u32, u32)] = index.get(name).map_or(&[], |v| v.as_slice());
+        ids.iter().filter(move |(k, _)| *k == kind).map(|(_, id)| *id)
     }
     /// Finds member `name` of struct/union `id`, looking into anonymous members: (bit offset,
     /// type).

@@ -347,6 +347,11 @@ impl Walker {
         Some(rec)
     }
 
+    /// Runs the program only (benchmarks: the kernel's share of a walk).
+    pub(crate) fn walk_only(&mut self) -> Option<u32> {
+        loader::test_run(self.prog.as_raw_fd()).ok()
+    }
+
     /// A workqueue worker's comm as /proc shows it (`<pid>/comm`, through a held descriptor).
     fn wq_comm(&mut self, root: &OwnedFd, raw: &Raw, arena: &mut Vec<u8>) -> Option<StrRef> {
         let pid = raw.tgid;
