@@ -8,8 +8,6 @@
 #include <stdint.h>
 #include <stddef.h>
 
-#define ENOTSUPP_ 524
-
 // Version of this ABI: bumped on any incompatible change of a struct or function.
 #define PROCURING_ABI_VERSION 4
 
@@ -88,12 +86,12 @@
 #define PROCURING_FILE_ERR_PARSE -1
 
 // [`ProcRecord::extra_mask`]: `runtime_ns` is valid.
-#define EXTRA_RUNTIME_NS 1
+#define PROCURING_EXTRA_RUNTIME_NS 1
 
 // [`ProcRecord::stat_unset`]: `startcode`, `endcode`, `startstack` not provided (`/proc`
 // shows them only to a reader allowed to ptrace the process; the `bpf` engine gives them when
 // the scanner has CAP_SYS_PTRACE).
-#define STAT_UNSET_CODE_ADDRS 1
+#define PROCURING_STAT_UNSET_CODE_ADDRS 1
 
 // An opaque scanner handle.
 typedef struct procuring_scanner procuring_scanner;

@@ -512,7 +512,9 @@ impl Scanner {
     /// well, and takes only `runtime_ns` from the walk): not yet merged into one pass.
     fn scan_bpf(&mut self, files: FileSet, flags: ScanFlags) -> Result<&Snapshot, Error> {
         let t0 = Instant::now();
-        let stat_only = files.with(ProcFile::Stat) == FileSet::STAT && flags == ScanFlags::NONE;
+        // Identity flags mean nothing to a stat-only scan; SKIP_STAT keeps its sync meaning.
+        let stat_only =
+            files.with(ProcFile::Stat) == FileSet::STAT && !flags.has(ScanFlags::SKIP_STAT);
         if !stat_only {
             let mut pids = std::mem::take(&mut self.pids);
             let r = self.lister.list(&self.root, &mut pids).map_err(|errno| Error::List { errno });

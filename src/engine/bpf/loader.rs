@@ -283,17 +283,14 @@ fn errno_name(e: i32) -> String {
         libc::ENOSYS => "ENOSYS",
         libc::ENOMEM => "ENOMEM",
         libc::E2BIG => "E2BIG",
-        libc::ENOTSUPP_ => "ENOTSUPP",
+        ENOTSUPP => "ENOTSUPP",
         _ => return std::io::Error::from_raw_os_error(e).to_string(),
     };
     name.into()
 }
 
 /// Linux's internal ENOTSUPP (524), which bpf() can return.
-mod libc {
-    pub use ::libc::*;
-    pub const ENOTSUPP_: i32 = 524;
-}
+const ENOTSUPP: i32 = 524;
 
 /// A created output map and the loaded program.
 pub(crate) struct Loaded {
