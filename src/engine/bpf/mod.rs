@@ -113,8 +113,8 @@ pub(crate) struct Walker {
     cap: u32,
     page: u64,
     code_addrs: bool,
-    /// Held `<pid>/comm` descriptors of workqueue workers: (starttime, fd, seen this walk).
-    wq: HashMap<u32, (u64, OwnedFd, bool)>,
+    /// Held `<pid>/comm` descriptors of workqueue workers.
+    wq: WqFds,
     order: Vec<(u32, u32)>,
     /// Processes `/proc` lists that the walk never visits (on the VM we measured, its pid 1,
     /// which no BPF lookup finds): their `stat` is read from `/proc` through a held descriptor.
@@ -243,11 +243,7 @@ impl Walker {
     }
 
     fn raw(&self, i: u32) -> &Raw {
-        debug_assert!(i < self.cap);
-        // SAFETY: i < cap, the mapping holds `cap` records of RAW_SIZE bytes (8-aligned, page
-        // aligned base) and stays mapped while `self` lives. The kernel does not write it
-        // outside a test_run, which needs `&mut self`.
-        unsafe { &*(self.mapping.ptr.add(i as usize * RAW_SIZE) as *const Raw) }
+        raw_at(&self.mapping, i, self.cap)
     }
 
     /// Walks every process; appends one record per process (ascending pid, `stat` filled) to
@@ -278,7 +274,9 @@ impl Walker {
         order.clear();
         order.extend((0..n).map(|i| (self.raw(i).tgid, i)));
         order.extend(self.extras.iter().enumerate().map(|(k, e)| (e.0, EXTRA | k as u32)));
-        order.sort_unstable();
+        // Stable sort: the walk order is creation order, a few ascending runs of pids, which
+        // the stable sort merges in linear time.
+        order.sort();
         let mut st = WalkStats::default();
         for v in self.wq.values_mut() {
             v.2 = false;
@@ -299,13 +297,12 @@ impl Walker {
                 }
                 continue;
             }
-            let raw = *self.raw(i);
+            let raw = raw_at(&self.mapping, i, self.cap);
             if raw.tgid != tgid {
                 continue;
             }
-            let mut rec = ProcRecord { pid: tgid as i32, ..Default::default() };
             let comm_ok = if raw.flags & PF_WQ_WORKER != 0 {
-                self.wq_comm(root, &raw, arena)
+                wq_comm(&mut self.wq, root, raw, arena)
             } else {
                 let c = &raw.comm;
                 let len = c.iter().position(|&b| b == 0).unwrap_or(c.len());
@@ -315,8 +312,12 @@ impl Walker {
                 st.vanished += 1;
                 continue;
             };
+            // Filled in place: a record is ~800 bytes, a copy per process shows in profiles.
+            out.resize_with(out.len() + 1, ProcRecord::default);
+            let rec = out.last_mut().expect("just pushed");
+            rec.pid = tgid as i32;
             rec.state = state_letter(raw.state, raw.exit_state);
-            fill_stat(&raw, &mut rec.stat, self.page, self.code_addrs);
+            fill_stat(raw, &mut rec.stat, self.page, self.code_addrs);
             rec.stat.comm = comm;
             if !self.code_addrs && raw.has_mm != 0 {
                 rec.stat_unset |= STAT_UNSET_CODE_ADDRS;
@@ -324,7 +325,6 @@ impl Walker {
             rec.runtime_ns = raw.runtime;
             rec.extra_mask |= EXTRA_RUNTIME_NS;
             rec.read_mask |= crate::files::ProcFile::Stat.bit();
-            out.push(rec);
             st.returned += 1;
         }
         self.order = order;
@@ -351,30 +351,42 @@ impl Walker {
     pub(crate) fn walk_only(&mut self) -> Option<u32> {
         loader::test_run(self.prog.as_raw_fd()).ok()
     }
+}
 
-    /// A workqueue worker's comm as /proc shows it (`<pid>/comm`, through a held descriptor).
-    fn wq_comm(&mut self, root: &OwnedFd, raw: &Raw, arena: &mut Vec<u8>) -> Option<StrRef> {
-        let pid = raw.tgid;
-        let start = raw.start_boottime;
-        let fresh = !matches!(self.wq.get(&pid), Some((s, _, _)) if *s == start);
-        if fresh {
-            let mut path = [0u8; 32];
-            let n = crate::files::ProcFile::Comm.format_path(pid, &mut path);
-            let fd = sys::open_owned_at(root, &path[..n]).ok()?;
-            self.wq.insert(pid, (start, fd, true));
+/// Record `i` of the mapping.
+fn raw_at(m: &Mapping, i: u32, cap: u32) -> &Raw {
+    assert!(i < cap);
+    // SAFETY: i < cap, the mapping holds `cap` records of RAW_SIZE bytes (8-aligned, page
+    // aligned base) and stays mapped while `m` lives. The kernel writes it only during a
+    // test_run, which needs the Walker mutably, so not while this borrow lives.
+    unsafe { &*(m.ptr.add(i as usize * RAW_SIZE) as *const Raw) }
+}
+
+/// Held `<pid>/comm` descriptors of workqueue workers: (starttime, fd, seen this walk).
+type WqFds = HashMap<u32, (u64, OwnedFd, bool)>;
+
+/// A workqueue worker's comm as /proc shows it (`<pid>/comm`, through a held descriptor).
+fn wq_comm(wq: &mut WqFds, root: &OwnedFd, raw: &Raw, arena: &mut Vec<u8>) -> Option<StrRef> {
+    let pid = raw.tgid;
+    let start = raw.start_boottime;
+    let fresh = !matches!(wq.get(&pid), Some((s, _, _)) if *s == start);
+    if fresh {
+        let mut path = [0u8; 32];
+        let n = crate::files::ProcFile::Comm.format_path(pid, &mut path);
+        let fd = sys::open_owned_at(root, &path[..n]).ok()?;
+        wq.insert(pid, (start, fd, true));
+    }
+    let e = wq.get_mut(&pid)?;
+    e.2 = true;
+    let mut buf = [0u8; 128];
+    match sys::pread(e.1.as_raw_fd(), &mut buf, 0) {
+        Ok(len) => {
+            let t = &buf[..len];
+            Some(push(arena, t.strip_suffix(b"\n").unwrap_or(t)))
         }
-        let e = self.wq.get_mut(&pid)?;
-        e.2 = true;
-        let mut buf = [0u8; 128];
-        match sys::pread(e.1.as_raw_fd(), &mut buf, 0) {
-            Ok(len) => {
-                let t = &buf[..len];
-                Some(push(arena, t.strip_suffix(b"\n").unwrap_or(t)))
-            }
-            Err(_) => {
-                self.wq.remove(&pid);
-                None
-            }
+        Err(_) => {
+            wq.remove(&pid);
+            None
         }
     }
 }
