@@ -275,12 +275,13 @@ fn whole_system_matches_proc() {
     assert!(n > 10);
     assert!(bad.len() <= n / 100, "{} of {n} differ:\n{}", bad.len(), bad.join("\n"));
     let mut s = bpf_scanner().unwrap();
-    let snap = s.scan().unwrap();
+    // Listed before the scan: a process listed then and alive after it was alive during it.
     let mut listed: Vec<i32> = std::fs::read_dir("/proc")
         .unwrap()
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
         .collect();
     listed.sort_unstable();
+    let snap = s.scan().unwrap();
     let walked: Vec<i32> = snap.records().iter().map(|r| r.pid).collect();
     assert!(walked.windows(2).all(|w| w[0] < w[1]), "pids ascending, unique");
     // Every process /proc listed and that still exists is in the walk.
