@@ -601,6 +601,20 @@ impl Scanner {
             self.pids.sort_unstable();
         }
         self.pids.dedup();
+        if self.bpf.is_some()
+            && files.with(ProcFile::Stat) == FileSet::STAT
+            && !flags.has(ScanFlags::SKIP_STAT)
+        {
+            // bpf: one walk of everything, then only the pids asked for.
+            self.scan_bpf(files, flags)?;
+            let want = &self.pids;
+            self.snap.records.retain(|r| want.binary_search(&(r.pid as u32)).is_ok());
+            let found = self.snap.records.len() as u32;
+            self.snap.stats.listed = want.len() as u32;
+            self.snap.stats.returned = found;
+            self.snap.stats.vanished = want.len() as u32 - found;
+            return Ok(&self.snap);
+        }
         self.run(files, flags)
     }
 

@@ -537,3 +537,21 @@ fn no_fd_leak_and_churn() {
     assert_eq!(open_fds(), before);
     println!("CHILD-DONE no_fd_leak_and_churn");
 }
+
+#[test]
+fn scan_pids_takes_stat_from_the_walk() {
+    let Some(mut s) = bpf_scanner() else { return };
+    let kids = stopped_sleepers(3);
+    let mut pids: Vec<i32> = kids.0.iter().map(|c| c.id() as i32).collect();
+    pids.push(i32::MAX - 1); // no such process
+    let snap = s.scan_pids(&pids, FileSet::STAT, procuring::ScanFlags::NONE).unwrap();
+    assert_eq!(snap.records().len(), 3);
+    assert_eq!(snap.stats().vanished, 1);
+    for r in snap.records() {
+        assert_eq!(r.extra_mask & EXTRA_RUNTIME_NS, EXTRA_RUNTIME_NS, "from the walk");
+        let d = compare(snap, r, &[]).unwrap();
+        let d: Vec<_> =
+            d.into_iter().filter(|x| !x.starts_with("start") && !x.starts_with("end")).collect();
+        assert!(d.is_empty(), "{d:?}");
+    }
+}
