@@ -178,3 +178,11 @@ bench-report: lib
 clean:
 	$(CARGO) clean
 	rm -f examples/c/ps
+
+# Regenerates the checked-in BPF object of the bpf engine from its C source (clang, BPF
+# target; CO-RE: no vmlinux.h needed) and the source hash that tests/bpf.rs checks.
+.PHONY: bpf
+bpf:
+	clang -target bpf -O2 -g -Wall -Werror -c bpf/procuring.bpf.c -o bpf/procuring.bpf.o
+	llvm-strip -g bpf/procuring.bpf.o
+	cd bpf && sha256sum procuring.bpf.c > procuring.bpf.o.sha256

@@ -59,13 +59,15 @@ const (
 	EngineAuto   = "auto"
 	EngineURing  = "uring"
 	EngineSync   = "sync"
+	EngineBPF    = "bpf"
 	EngineProcfs = "procfs"
 )
 
 // Options of NewFSWithOptions.
 type Options struct {
 	// Engine: "" (the PROCURING_ENGINE environment variable, else auto), "auto", "uring",
-	// "sync" or "procfs". Anything but auto and "" fails NewFS when that engine cannot run.
+	// "sync", "bpf" (stat from a BPF walk of every task: root or CAP_BPF + CAP_PERFMON) or
+	// "procfs". Anything but auto and "" fails NewFS when that engine cannot run.
 	Engine string
 	// Prefetch: files that the first batch of every listing reads in addition to what is
 	// asked (the sticky set learned from calls starts with these).
@@ -189,7 +191,7 @@ func NewFSWithOptions(mountPoint string, opts Options) (FS, error) {
 		} else {
 			st.be, st.engine, st.reason = be, name, reason
 		}
-	case EngineURing, EngineSync:
+	case EngineURing, EngineSync, EngineBPF:
 		be, name, reason, err := newBackend(mountPoint, engine, opts)
 		if err != nil {
 			return FS{}, fmt.Errorf("procuring: engine %q (from %s) cannot run: %w", engine, from, err)
@@ -198,12 +200,12 @@ func NewFSWithOptions(mountPoint string, opts Options) (FS, error) {
 	case EngineProcfs:
 		st.engine, st.reason = EngineProcfs, engine+" requested by "+from
 	default:
-		return FS{}, fmt.Errorf("procuring: unknown engine %q in %s (want auto, uring, sync or procfs)", engine, from)
+		return FS{}, fmt.Errorf("procuring: unknown engine %q in %s (want auto, uring, sync, bpf or procfs)", engine, from)
 	}
 	return FS{pfs: pfs, st: st}, nil
 }
 
-// Engine returns the engine this FS reads with ("uring", "sync" or "procfs") and why.
+// Engine returns the engine this FS reads with ("uring", "sync", "bpf" or "procfs") and why.
 func (fs FS) Engine() (name, reason string) {
 	if fs.st == nil {
 		return EngineProcfs, "zero FS"

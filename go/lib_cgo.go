@@ -180,6 +180,8 @@ func newBackend(root, engine string, opts Options) (backend, string, string, err
 		e = C.PROCURING_ENGINE_URING
 	case EngineSync:
 		e = C.PROCURING_ENGINE_SYNC
+	case EngineBPF:
+		e = C.PROCURING_ENGINE_BPF
 	default:
 		e = C.PROCURING_ENGINE_AUTO
 	}

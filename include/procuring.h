@@ -57,6 +57,10 @@
 // The scanner refuses later scans: free it.
 #define PROCURING_ERR_ENGINE -8
 
+// `engine = bpf` was requested and the BPF program cannot be loaded (the message says why:
+// missing capability, no kernel BTF, verifier rejection, pid namespace).
+#define PROCURING_ERR_BPF_UNAVAILABLE -9
+
 // Engine: the measured default (see the README).
 #define PROCURING_ENGINE_AUTO 0
 
@@ -65,6 +69,9 @@
 
 // Engine: plain syscalls.
 #define PROCURING_ENGINE_SYNC 2
+
+// Engine: a BPF walk of every task (an error if it cannot load; needs CAP_BPF + CAP_PERFMON).
+#define PROCURING_ENGINE_BPF 3
 
 // File index of `/proc/<pid>/stat` (always read). File indices are the bit numbers of file
 // masks (`1 << PROCURING_FILE_x` in `procuring_options.files`, `read_mask`, `cached_mask`) and
@@ -115,6 +122,14 @@
 // `errno` the kernel returned, 0 is success or not requested).
 #define PROCURING_FILE_ERR_PARSE -1
 
+// [`ProcRecord::extra_mask`]: `runtime_ns` is valid.
+#define PROCURING_EXTRA_RUNTIME_NS 1
+
+// [`ProcRecord::stat_unset`]: `startcode`, `endcode`, `startstack` not provided (`/proc`
+// shows them only to a reader allowed to ptrace the process; the `bpf` engine gives them when
+// the scanner has CAP_SYS_PTRACE).
+#define PROCURING_STAT_UNSET_CODE_ADDRS 1
+
 // An opaque scanner handle.
 typedef struct procuring_scanner procuring_scanner;
 
@@ -127,7 +142,8 @@ typedef struct {
   uint32_t files;
   // Proc root, NUL-terminated; NULL means "/proc". Copied: need not outlive the call.
   const char *proc_root;
-  // `PROCURING_ENGINE_AUTO`, `PROCURING_ENGINE_URING` or `PROCURING_ENGINE_SYNC`.
+  // `PROCURING_ENGINE_AUTO`, `PROCURING_ENGINE_URING`, `PROCURING_ENGINE_SYNC` or
+  // `PROCURING_ENGINE_BPF`.
   uint32_t engine;
   // Non-zero: hold stat/status/io descriptors open across scans (default 1).
   uint32_t hold_fds;
@@ -396,6 +412,15 @@ typedef struct {
   procuring_str cgroup;
   // `environ` content with its NUL separators kept, valid with `PROCURING_FILE_ENVIRON`.
   procuring_str environ;
+  // Total CPU time of the process (all threads, live and exited) in nanoseconds, exact (the
+  // scheduler's `sum_exec_runtime`); valid when `extra_mask` has [`EXTRA_RUNTIME_NS`] (the
+  // `bpf` engine).
+  uint64_t runtime_ns;
+  // `stat` fields the engine could not read although `stat` is in `read_mask` (they are
+  // zero): `STAT_UNSET_*` bits. Always 0 with the `sync` and `uring` engines.
+  uint32_t stat_unset;
+  // Extra values present in this record: `EXTRA_*` bits.
+  uint32_t extra_mask;
 } procuring_record;
 
 // Counters of one scan.

@@ -19,6 +19,8 @@ pub enum Error {
     },
     /// io_uring was asked for explicitly and cannot be used; the text says why.
     UringUnavailable(String),
+    /// The bpf engine was asked for explicitly and cannot be loaded; the text says why.
+    BpfUnavailable(String),
     /// An argument was invalid; the text says which.
     InvalidArgument(String),
     /// The snapshot would exceed 4 GiB of text (offsets are 32-bit).
@@ -40,6 +42,7 @@ impl std::fmt::Display for Error {
                 write!(f, "cannot list proc root: {}", std::io::Error::from_raw_os_error(*errno))
             }
             Error::UringUnavailable(why) => write!(f, "io_uring engine unavailable: {why}"),
+            Error::BpfUnavailable(why) => write!(f, "bpf engine unavailable: {why}"),
             Error::InvalidArgument(why) => write!(f, "invalid argument: {why}"),
             Error::ArenaFull => f.write_str("snapshot text exceeds 4 GiB"),
             Error::Engine(why) => write!(f, "scan failed: {why}"),

@@ -49,6 +49,9 @@ pub const PROCURING_ERR_BUSY: i32 = -7;
 /// The engine could not complete the scan (io_uring_enter kept failing); the message says why.
 /// The scanner refuses later scans: free it.
 pub const PROCURING_ERR_ENGINE: i32 = -8;
+/// `engine = bpf` was requested and the BPF program cannot be loaded (the message says why:
+/// missing capability, no kernel BTF, verifier rejection, pid namespace).
+pub const PROCURING_ERR_BPF_UNAVAILABLE: i32 = -9;
 
 /// Engine: the measured default (see the README).
 pub const PROCURING_ENGINE_AUTO: u32 = 0;
@@ -56,6 +59,8 @@ pub const PROCURING_ENGINE_AUTO: u32 = 0;
 pub const PROCURING_ENGINE_URING: u32 = 1;
 /// Engine: plain syscalls.
 pub const PROCURING_ENGINE_SYNC: u32 = 2;
+/// Engine: a BPF walk of every task (an error if it cannot load; needs CAP_BPF + CAP_PERFMON).
+pub const PROCURING_ENGINE_BPF: u32 = 3;
 
 /// File index of `/proc/<pid>/stat` (always read). File indices are the bit numbers of file
 /// masks (`1 << PROCURING_FILE_x` in `procuring_options.files`, `read_mask`, `cached_mask`) and
@@ -99,7 +104,8 @@ pub struct procuring_options {
     pub files: u32,
     /// Proc root, NUL-terminated; NULL means "/proc". Copied: need not outlive the call.
     pub proc_root: *const c_char,
-    /// `PROCURING_ENGINE_AUTO`, `PROCURING_ENGINE_URING` or `PROCURING_ENGINE_SYNC`.
+    /// `PROCURING_ENGINE_AUTO`, `PROCURING_ENGINE_URING`, `PROCURING_ENGINE_SYNC` or
+    /// `PROCURING_ENGINE_BPF`.
     pub engine: u32,
     /// Non-zero: hold stat/status/io descriptors open across scans (default 1).
     pub hold_fds: u32,
@@ -221,6 +227,7 @@ fn code_of(e: &Error) -> i32 {
     match e {
         Error::Root { .. } | Error::List { .. } => PROCURING_ERR_IO,
         Error::UringUnavailable(_) => PROCURING_ERR_URING_UNAVAILABLE,
+        Error::BpfUnavailable(_) => PROCURING_ERR_BPF_UNAVAILABLE,
         Error::InvalidArgument(_) => PROCURING_ERR_INVALID_ARG,
         Error::ArenaFull => PROCURING_ERR_ARENA_FULL,
         Error::Engine(_) => PROCURING_ERR_ENGINE,
@@ -411,6 +418,7 @@ fn options_from(o: &procuring_options) -> Result<Options, Error> {
         0 => EngineKind::Auto,
         1 => EngineKind::Uring,
         2 => EngineKind::Sync,
+        3 => EngineKind::Bpf,
         n => return Err(Error::InvalidArgument(format!("unknown engine {n}"))),
     };
     let proc_root = if o.proc_root.is_null() {
@@ -663,6 +671,7 @@ pub unsafe extern "C" fn procuring_engine_name(s: *const procuring_scanner) -> *
     match unsafe { &*s }.engine {
         EngineKind::Uring => c"uring".as_ptr(),
         EngineKind::Sync => c"sync".as_ptr(),
+        EngineKind::Bpf => c"bpf".as_ptr(),
         EngineKind::Auto => c"auto".as_ptr(),
     }
 }

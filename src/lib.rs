@@ -47,6 +47,6 @@ pub use files::{FileSet, ProcFile, FILE_COUNT};
 pub use options::{Options, ScanFlags};
 pub use record::{
     FileError, IoFields, ProcRecord, ScanStats, SchedstatFields, Snapshot, StatFields,
-    StatusFields, StrRef, FILE_ERR_PARSE,
+    StatusFields, StrRef, EXTRA_RUNTIME_NS, FILE_ERR_PARSE, STAT_UNSET_CODE_ADDRS,
 };
 pub use scanner::Scanner;

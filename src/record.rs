@@ -72,7 +72,25 @@ pub struct ProcRecord {
     pub cgroup: StrRef,
     /// `environ` content with its NUL separators kept, valid with `PROCURING_FILE_ENVIRON`.
     pub environ: StrRef,
+
+    // ---- bpf engine (ABI 4) ----
+    /// Total CPU time of the process (all threads, live and exited) in nanoseconds, exact (the
+    /// scheduler's `sum_exec_runtime`); valid when `extra_mask` has [`EXTRA_RUNTIME_NS`] (the
+    /// `bpf` engine).
+    pub runtime_ns: u64,
+    /// `stat` fields the engine could not read although `stat` is in `read_mask` (they are
+    /// zero): `STAT_UNSET_*` bits. Always 0 with the `sync` and `uring` engines.
+    pub stat_unset: u32,
+    /// Extra values present in this record: `EXTRA_*` bits.
+    pub extra_mask: u32,
 }
+
+/// [`ProcRecord::extra_mask`]: `runtime_ns` is valid.
+pub const EXTRA_RUNTIME_NS: u32 = 1;
+/// [`ProcRecord::stat_unset`]: `startcode`, `endcode`, `startstack` not provided (`/proc`
+/// shows them only to a reader allowed to ptrace the process; the `bpf` engine gives them when
+/// the scanner has CAP_SYS_PTRACE).
+pub const STAT_UNSET_CODE_ADDRS: u32 = 1;
 
 impl ProcRecord {
     /// Whether `file` was read and parsed into this record.

@@ -75,6 +75,9 @@ pub struct Scanner {
     /// kernel lets submit.
     issuer: Option<std::thread::ThreadId>,
     test_panic: bool,
+    /// The loaded BPF walk (engine `bpf`), and its records when merged into a sync scan.
+    bpf: Option<crate::engine::bpf::Walker>,
+    bpf_scratch: Vec<ProcRecord>,
 }
 
 impl std::fmt::Debug for Scanner {
@@ -126,6 +129,11 @@ impl Scanner {
             held_cap
         };
         let (engine, engine_kind, engine_reason) = Self::make_engine(&opts, held_cap, open_flags)?;
+        let bpf = if engine_kind == EngineKind::Bpf {
+            Some(crate::engine::bpf::Walker::new(&opts.proc_root).map_err(Error::BpfUnavailable)?)
+        } else {
+            None
+        };
         // The proc root (and a ring) come from the process-wide budget too: a scanner that
         // finds no room for them is refused with EMFILE, as if the open had failed, so the host
         // keeps its half whatever the number of scanners. The fork-counter files are taken
@@ -175,6 +183,8 @@ impl Scanner {
             base_fds,
             issuer,
             test_panic: crate::ffi::test_panic_requested(),
+            bpf,
+            bpf_scratch: Vec::new(),
         })
     }
 
@@ -190,6 +200,8 @@ impl Scanner {
         let sync = Box::new(SyncEngine { open_flags });
         Ok(match opts.engine {
             EngineKind::Sync => (sync, EngineKind::Sync, "sync requested".into()),
+            // The walk is loaded by the caller; files other than stat are read with sync.
+            EngineKind::Bpf => (sync, EngineKind::Bpf, "bpf requested".into()),
             EngineKind::Uring => {
                 (Box::new(uring().map_err(Error::UringUnavailable)?), EngineKind::Uring, "uring requested".into())
             }
@@ -269,6 +281,9 @@ impl Scanner {
     /// The pid list is the previous scan's when no process was created since (see
     /// [`Options::list_every_scan`]).
     pub fn scan_with(&mut self, files: FileSet, flags: ScanFlags) -> Result<&Snapshot, Error> {
+        if self.bpf.is_some() {
+            return self.scan_bpf(files, flags);
+        }
         // The counter is read before the listing it vouches for, on every scan.
         let quiet = self.watch.as_mut().is_some_and(|w| w.quiet());
         // Reuse needs a read of every process this scan (exits show as failed reads): not with
@@ -286,6 +301,66 @@ impl Scanner {
         self.list_complete = true;
         self.snap.stats.list_reused = reuse as u32;
         Ok(&self.snap)
+    }
+
+    /// A scan with the `bpf` engine: `stat` of every process from one BPF walk (the listing too).
+    /// Other files are read through the sync path (which then reads `stat` from `/proc` as
+    /// well, and takes only `runtime_ns` from the walk): not yet merged into one pass.
+    fn scan_bpf(&mut self, files: FileSet, flags: ScanFlags) -> Result<&Snapshot, Error> {
+        let t0 = Instant::now();
+        // Identity flags mean nothing to a stat-only scan; SKIP_STAT keeps its sync meaning.
+        let stat_only =
+            files.with(ProcFile::Stat) == FileSet::STAT && !flags.has(ScanFlags::SKIP_STAT);
+        if !stat_only {
+            let mut pids = std::mem::take(&mut self.pids);
+            let r = self.lister.list(&self.root, &mut pids).map_err(|errno| Error::List { errno });
+            self.pids = pids;
+            r?;
+            self.run(files, flags)?;
+            self.list_complete = false;
+        }
+        let walker = self.bpf.as_mut().expect("bpf engine");
+        if stat_only {
+            self.snap.records.clear();
+            self.snap.arena.clear();
+            let st = walker
+                .walk(&self.root, &mut self.snap.records, &mut self.snap.arena)
+                .map_err(Error::BpfUnavailable)?;
+            self.snap.stats = ScanStats {
+                listed: st.returned + st.vanished,
+                returned: st.returned,
+                vanished: st.vanished,
+                held_reads: st.held,
+                held_fds: st.held,
+                ..Default::default()
+            };
+        } else {
+            let mut walked = std::mem::take(&mut self.bpf_scratch);
+            walked.clear();
+            let mut arena = Vec::new();
+            walker.walk(&self.root, &mut walked, &mut arena).map_err(Error::BpfUnavailable)?;
+            for r in self.snap.records.iter_mut() {
+                if let Ok(k) = walked.binary_search_by_key(&r.pid, |w| w.pid) {
+                    r.runtime_ns = walked[k].runtime_ns;
+                    r.extra_mask |= walked[k].extra_mask;
+                }
+            }
+            self.bpf_scratch = walked;
+        }
+        self.snap.stats.wall_ns = t0.elapsed().as_nanos() as u64;
+        Ok(&self.snap)
+    }
+
+    /// Runs the BPF walk alone (no conversion into records): the kernel's share of a `bpf`
+    /// scan, for benchmarks. Returns the processes walked; `None` for other engines.
+    #[doc(hidden)]
+    pub fn bpf_walk_only(&mut self) -> Option<u32> {
+        self.bpf.as_mut().and_then(|w| w.walk_only())
+    }
+
+    /// Nanoseconds the BPF program took to load (engine `bpf`), else `None`.
+    pub fn bpf_load_ns(&self) -> Option<u64> {
+        self.bpf.as_ref().map(|w| w.load_ns)
     }
 
     /// Sets `pids` to the processes of the last scan that are still known to exist, in one pass
@@ -322,6 +397,20 @@ impl Scanner {
             self.pids.sort_unstable();
         }
         self.pids.dedup();
+        if self.bpf.is_some()
+            && files.with(ProcFile::Stat) == FileSet::STAT
+            && !flags.has(ScanFlags::SKIP_STAT)
+        {
+            // bpf: one walk of everything, then only the pids asked for.
+            self.scan_bpf(files, flags)?;
+            let want = &self.pids;
+            self.snap.records.retain(|r| want.binary_search(&(r.pid as u32)).is_ok());
+            let found = self.snap.records.len() as u32;
+            self.snap.stats.listed = want.len() as u32;
+            self.snap.stats.returned = found;
+            self.snap.stats.vanished = want.len() as u32 - found;
+            return Ok(&self.snap);
+        }
         self.run(files, flags)
     }
 

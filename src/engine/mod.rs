@@ -5,6 +5,7 @@ use std::os::fd::RawFd;
 
 use crate::files::ProcFile;
 
+pub(crate) mod bpf;
 pub(crate) mod sync;
 pub(crate) mod uring;
 
@@ -25,6 +26,9 @@ pub enum EngineKind {
     Uring = 1,
     /// Plain `openat`/`pread`/`close`.
     Sync = 2,
+    /// A BPF program walks every task once per scan and returns `stat` in binary (needs
+    /// CAP_BPF + CAP_PERFMON and kernel BTF); other files are read with `sync`.
+    Bpf = 3,
 }
 
 impl EngineKind {
@@ -34,6 +38,7 @@ impl EngineKind {
             EngineKind::Auto => "auto",
             EngineKind::Uring => "uring",
             EngineKind::Sync => "sync",
+            EngineKind::Bpf => "bpf",
         }
     }
 }
@@ -45,7 +50,8 @@ impl std::str::FromStr for EngineKind {
             "auto" => Ok(EngineKind::Auto),
             "uring" => Ok(EngineKind::Uring),
             "sync" => Ok(EngineKind::Sync),
-            _ => Err(format!("unknown engine {s:?} (expected auto, uring or sync)")),
+            "bpf" => Ok(EngineKind::Bpf),
+            _ => Err(format!("unknown engine {s:?} (expected auto, uring, sync or bpf)")),
         }
     }
 }
