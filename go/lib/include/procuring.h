@@ -16,7 +16,7 @@
     PROCURING_VERSION_STR(PROCURING_VERSION_MINOR) "." PROCURING_VERSION_STR(PROCURING_VERSION_PATCH)
 
 // Version of this ABI: bumped on any incompatible change of a struct or function.
-#define PROCURING_ABI_VERSION 3
+#define PROCURING_ABI_VERSION 4
 
 // Major version of the library: always the ABI version (the soname is
 // `libprocuring.so.<PROCURING_VERSION_MAJOR>`).
@@ -49,6 +49,18 @@
 // The snapshot's text would exceed 4 GiB.
 #define PROCURING_ERR_ARENA_FULL -6
 
+// The scanner is in use by another thread right now (a scanner is for one thread at a time);
+// nothing was done.
+#define PROCURING_ERR_BUSY -7
+
+// The engine could not complete the scan (io_uring_enter kept failing); the message says why.
+// The scanner refuses later scans: free it.
+#define PROCURING_ERR_ENGINE -8
+
+// `engine = bpf` was requested and the BPF program cannot be loaded (the message says why:
+// missing capability, no kernel BTF, verifier rejection, pid namespace).
+#define PROCURING_ERR_BPF_UNAVAILABLE -9
+
 // Engine: the measured default (see the README).
 #define PROCURING_ENGINE_AUTO 0
 
@@ -58,23 +70,37 @@
 // Engine: plain syscalls.
 #define PROCURING_ENGINE_SYNC 2
 
-// File indices: bit `1 << PROCURING_FILE_x` in file masks, and index into `errors`.
+// Engine: a BPF walk of every task (an error if it cannot load; needs CAP_BPF + CAP_PERFMON).
+#define PROCURING_ENGINE_BPF 3
+
+// File index of `/proc/<pid>/stat` (always read). File indices are the bit numbers of file
+// masks (`1 << PROCURING_FILE_x` in `procuring_options.files`, `read_mask`, `cached_mask`) and
+// indices into `procuring_record.errors`; `procuring_file_name` gives the file's name.
 #define PROCURING_FILE_STAT 0
 
+// File index of `/proc/<pid>/status` (`procuring_record.status`).
 #define PROCURING_FILE_STATUS 1
 
+// File index of `/proc/<pid>/io` (`procuring_record.io`; another user's needs privilege).
 #define PROCURING_FILE_IO 2
 
+// File index of `/proc/<pid>/comm` (`procuring_record.comm`; identity, cached per process).
 #define PROCURING_FILE_COMM 3
 
+// File index of `/proc/<pid>/cmdline` (`procuring_record.cmdline`; identity).
 #define PROCURING_FILE_CMDLINE 4
 
+// File index of the `/proc/<pid>/exe` link (`procuring_record.exe`; identity).
 #define PROCURING_FILE_EXE 5
 
+// File index of `/proc/<pid>/cgroup` (`procuring_record.cgroup`; identity).
 #define PROCURING_FILE_CGROUP 6
 
+// File index of `/proc/<pid>/environ` (`procuring_record.environ`; identity, not read by
+// default).
 #define PROCURING_FILE_ENVIRON 7
 
+// File index of `/proc/<pid>/schedstat` (`procuring_record.schedstat`).
 #define PROCURING_FILE_SCHEDSTAT 8
 
 // Scan flag: re-read identity files even when cached.
@@ -88,17 +114,26 @@
 // is in `cached_mask`, not in `read_mask`); for callers that keep earlier texts themselves.
 #define PROCURING_SCAN_OMIT_CACHED 4
 
-// Number of [`ProcFile`] kinds.
+// Number of file kinds (`PROCURING_FILE_STAT` to `PROCURING_FILE_SCHEDSTAT`; Rust: `ProcFile`),
+// and the length of `procuring_record.errors`.
 #define PROCURING_FILE_COUNT 9
 
 // Per-file status code meaning "the file's content did not parse" (positive values are the
 // `errno` the kernel returned, 0 is success or not requested).
 #define PROCURING_FILE_ERR_PARSE -1
 
+// [`ProcRecord::extra_mask`]: `runtime_ns` is valid.
+#define PROCURING_EXTRA_RUNTIME_NS 1
+
+// [`ProcRecord::stat_unset`]: `startcode`, `endcode`, `startstack` not provided (`/proc`
+// shows them only to a reader allowed to ptrace the process; the `bpf` engine gives them when
+// the scanner has CAP_SYS_PTRACE).
+#define PROCURING_STAT_UNSET_CODE_ADDRS 1
+
 // An opaque scanner handle.
 typedef struct procuring_scanner procuring_scanner;
 
-// Options of [`procuring_scanner_new`]. Initialise with [`procuring_options_init`], then
+// Options of `procuring_scanner_new`. Initialise with `procuring_options_init`, then
 // change what you need: fields added by later versions get their defaults that way.
 typedef struct {
   // `sizeof(procuring_options)`, set by `procuring_options_init`.
@@ -107,7 +142,8 @@ typedef struct {
   uint32_t files;
   // Proc root, NUL-terminated; NULL means "/proc". Copied: need not outlive the call.
   const char *proc_root;
-  // `PROCURING_ENGINE_AUTO`, `PROCURING_ENGINE_URING` or `PROCURING_ENGINE_SYNC`.
+  // `PROCURING_ENGINE_AUTO`, `PROCURING_ENGINE_URING`, `PROCURING_ENGINE_SYNC` or
+  // `PROCURING_ENGINE_BPF`.
   uint32_t engine;
   // Non-zero: hold stat/status/io descriptors open across scans (default 1).
   uint32_t hold_fds;
@@ -124,17 +160,37 @@ typedef struct {
   // sync: threads sharing the reads of one scan (default 1; more cut wall time, not CPU).
   uint32_t threads;
   // Non-zero: re-read stat only for processes that ran since the last scan (schedstat
-  // decides; reused stat has `PROCURING_FILE_STAT` in `cached_mask`). Default 0. See the
-  // Rust `Options::reuse_idle_stat` for which stat fields may then be old.
+  // decides; reused stat has `PROCURING_FILE_STAT` in `cached_mask`). Default 0. Exact
+  // then: what changes only when the process runs (`utime`, `stime`, fault counters,
+  // `num_threads`, `vsize`, `comm`, `starttime`); as old as the process's last run: `state`,
+  // `ppid`, `tpgid`, `flags`, `priority`, `nice`, `policy`, `rt_priority`, `rss`, `rsslim`,
+  // `processor`. Multi-threaded processes always get a fresh `stat`. Rust:
+  // `Options::reuse_idle_stat`.
   uint32_t reuse_idle_stat;
   // Non-zero: list the proc root on every `procuring_scan`. Default 0: a scan keeps the
   // previous pid list when the kernel's fork counter shows no process was created since
-  // (`stats.list_reused` says when; exits are still seen). See the Rust
-  // `Options::list_every_scan`.
+  // (`stats.list_reused` says when; exits are still seen). Rust: `Options::list_every_scan`.
   uint32_t list_every_scan;
+  // Non-zero: serve comm, cmdline, exe, cgroup and environ from what an earlier scan read
+  // (their bits then in `cached_mask`). Default 0: each is read in every scan that asks
+  // for it, so every value is what the kernel showed during that scan.
+  //
+  // Staleness contract with the cache on: a served value is at most `identity_max_age_ms`
+  // old; it is read again as soon as a scan's stat shows another starttime (reused pid),
+  // another comm (execve, PR_SET_NAME) or other exec addresses (startcode, endcode,
+  // startstack, arg_start, arg_end, env_start; shown only to a reader allowed to ptrace the
+  // process). A value is cached only when read after a stat of an earlier scan; errors
+  // other than ENOENT/ESRCH and the empty cmdline of a process that is not a kernel thread
+  // are never cached. Not seen until the age runs out: argv rewritten in place
+  // (setproctitle), a cgroup move, environ changed in place. PROCURING_SCAN_REFRESH_IDENTITY
+  // re-reads everything.
+  uint32_t identity_cache;
+  // Longest age of a cached identity value in milliseconds; 0 means 10000 (default 0).
+  uint32_t identity_max_age_ms;
 } procuring_options;
 
-// A byte range in the snapshot's arena. `len == 0` is an empty string.
+// A byte range in the snapshot's arena (`procuring_snapshot.arena`; Rust: `Snapshot::bytes`).
+// `len == 0` is an empty string.
 typedef struct {
   // Offset of the first byte in the arena.
   uint32_t off;
@@ -147,24 +203,41 @@ typedef struct {
 typedef struct {
   // `comm` as it appears between the parentheses.
   procuring_str comm;
+  // Parent process id (field 4 of proc(5)).
   int64_t ppid;
+  // Process group id.
   int64_t pgrp;
+  // Session id.
   int64_t session;
+  // Controlling terminal, encoded as the kernel prints it (minor in bits 31-20 and 7-0,
+  // major in bits 15-8); 0 for none.
   int64_t tty;
+  // Foreground process group of the controlling terminal; -1 for none.
   int64_t tpgid;
+  // Kernel flags word of the process (`PF_*` of `linux/sched.h`).
   uint64_t flags;
+  // Minor page faults (no disk read needed).
   uint64_t minflt;
+  // Minor page faults of the waited-for children.
   uint64_t cminflt;
+  // Major page faults (a page read from disk).
   uint64_t majflt;
+  // Major page faults of the waited-for children.
   uint64_t cmajflt;
   // User time in clock ticks.
   uint64_t utime;
   // System time in clock ticks.
   uint64_t stime;
+  // User time of the waited-for children in clock ticks.
   int64_t cutime;
+  // System time of the waited-for children in clock ticks.
   int64_t cstime;
+  // Scheduling priority as the kernel prints it: nice + 20 for normal policies,
+  // -1 - `rt_priority` for real-time ones.
   int64_t priority;
+  // Nice value, -20 (highest priority) to 19 (lowest).
   int64_t nice;
+  // Threads in the process.
   int64_t num_threads;
   // Start time after boot in clock ticks: with the pid, the identity of the process.
   uint64_t starttime;
@@ -172,15 +245,25 @@ typedef struct {
   uint64_t vsize;
   // Resident set size in pages.
   int64_t rss;
+  // Soft limit on the resident set size in bytes (`RLIMIT_RSS`).
   uint64_t rsslim;
+  // Address above which the program text can run.
   uint64_t startcode;
+  // Address below which the program text can run.
   uint64_t endcode;
+  // Address of the start (bottom) of the stack.
   uint64_t startstack;
+  // CPU the process last ran on.
   uint64_t processor;
+  // Real-time priority, 1 to 99 for real-time policies, 0 otherwise.
   uint64_t rt_priority;
+  // Scheduling policy (`SCHED_*` of `linux/sched.h`).
   uint64_t policy;
+  // Time spent waiting for block I/O in clock ticks (delay accounting).
   uint64_t delayacct_blkio_ticks;
+  // Time spent running a virtual CPU of a guest in clock ticks.
   int64_t guest_time;
+  // Guest time of the waited-for children in clock ticks.
   int64_t cguest_time;
 } procuring_stat;
 
@@ -194,46 +277,79 @@ typedef struct {
   procuring_str nspids;
   // `Cpus_allowed_list:` value as text (e.g. `0-3,8`).
   procuring_str cpus_allowed_list;
+  // Padding, always zero.
   uint32_t _pad;
+  // `Tgid:`: thread group id (the process id).
   int64_t tgid;
+  // `VmPeak:`: peak virtual memory size.
   uint64_t vm_peak;
+  // `VmSize:`: virtual memory size.
   uint64_t vm_size;
+  // `VmLck:`: locked memory size.
   uint64_t vm_lck;
+  // `VmPin:`: pinned memory size (pages that cannot be moved).
   uint64_t vm_pin;
+  // `VmHWM:`: peak resident set size (high water mark).
   uint64_t vm_hwm;
+  // `VmRSS:`: resident set size (`rss_anon + rss_file + rss_shmem`).
   uint64_t vm_rss;
+  // `RssAnon:`: resident anonymous memory.
   uint64_t rss_anon;
+  // `RssFile:`: resident file mappings.
   uint64_t rss_file;
+  // `RssShmem:`: resident shared memory (shmem, tmpfs, shared anonymous mappings).
   uint64_t rss_shmem;
+  // `VmData:`: size of the data segment.
   uint64_t vm_data;
+  // `VmStk:`: size of the stack.
   uint64_t vm_stk;
+  // `VmExe:`: size of the program text.
   uint64_t vm_exe;
+  // `VmLib:`: size of shared library code.
   uint64_t vm_lib;
+  // `VmPTE:`: size of the page table entries.
   uint64_t vm_pte;
+  // `VmPMD:`: size of the second-level page tables (not printed by newer kernels: 0).
   uint64_t vm_pmd;
+  // `VmSwap:`: swapped-out anonymous memory.
   uint64_t vm_swap;
+  // `HugetlbPages:`: size of hugetlb memory mapped.
   uint64_t hugetlb_pages;
+  // `voluntary_ctxt_switches:`: times the process gave up the CPU (blocked).
   uint64_t voluntary_ctxt_switches;
+  // `nonvoluntary_ctxt_switches:`: times the process was preempted.
   uint64_t nonvoluntary_ctxt_switches;
   // Real, effective, saved set and filesystem uid.
   uint64_t uids[4];
   // Real, effective, saved set and filesystem gid.
   uint64_t gids[4];
+  // `CapInh:`: inheritable capability set (bit n: capability n).
   uint64_t cap_inh;
+  // `CapPrm:`: permitted capability set.
   uint64_t cap_prm;
+  // `CapEff:`: effective capability set.
   uint64_t cap_eff;
+  // `CapBnd:`: capability bounding set.
   uint64_t cap_bnd;
+  // `CapAmb:`: ambient capability set.
   uint64_t cap_amb;
 } procuring_status;
 
 // `/proc/<pid>/io`.
 typedef struct {
+  // Bytes read through `read(2)` and similar calls (page cache hits included).
   uint64_t rchar;
+  // Bytes written through `write(2)` and similar calls.
   uint64_t wchar;
+  // Read system calls.
   uint64_t syscr;
+  // Write system calls.
   uint64_t syscw;
+  // Bytes this process caused to be fetched from storage.
   uint64_t read_bytes;
+  // Bytes this process caused to be sent to storage.
   uint64_t write_bytes;
+  // Bytes whose write to storage was cancelled (a truncated dirty page cache).
   int64_t cancelled_write_bytes;
 } procuring_io;
 
@@ -249,46 +365,62 @@ typedef struct {
 
 // Everything the scanner read about one process.
 //
-// Which parts are valid is given by `read_mask` (bit `1 << ProcFile` set: the file was read and
-// parsed) and `errors[ProcFile]` (non-zero: why that file could not be read). A field whose file
-// is not in `read_mask` is zero and must not be used. Field meanings and units follow
+// Which parts are valid is given by `read_mask` (bit `1 << PROCURING_FILE_x` set: the file was
+// read and parsed) and `errors[PROCURING_FILE_x]` (non-zero: why that file could not be read);
+// in Rust the index is `ProcFile::X as usize`, or use `ProcRecord::has` and `ProcRecord::error`.
+// A field whose file is not in `read_mask` is zero and must not be used. Field meanings and units follow
 // `proc(5)` and `prometheus/procfs`: times in clock ticks, `rss` in pages, status sizes in bytes.
 typedef struct {
   // Process id (the directory name under the proc root).
   int32_t pid;
-  // Files read and parsed successfully (`1 << ProcFile`).
+  // Files read and parsed successfully: bit `1 << PROCURING_FILE_x` (Rust: `ProcFile`).
+  // Includes the files served from an earlier read (`cached_mask`) unless the scan was asked
+  // not to copy them (`PROCURING_SCAN_OMIT_CACHED`).
   uint32_t read_mask;
   // Files whose value came from an earlier read instead of a read this scan: identity files
   // from the per-lifetime cache, and `stat` of a process that has not run since the last
-  // scan under [`crate::Options::reuse_idle_stat`].
+  // scan with `procuring_options.reuse_idle_stat` set (Rust: `Options::reuse_idle_stat`).
+  // Same bits as `read_mask`.
   uint32_t cached_mask;
   // State letter from `stat` (`R`, `S`, `Z`, ...).
   uint8_t state;
   // Padding, always zero.
   uint8_t _pad[3];
-  // Per file: 0, an `errno` (`ENOENT`/`ESRCH` gone, `EACCES`/`EPERM` not permitted), or
-  // [`FILE_ERR_PARSE`].
+  // Per file, indexed by `PROCURING_FILE_x`: 0 (read, or not requested), an `errno`
+  // (`ENOENT`/`ESRCH`: the process is gone; `EACCES`/`EPERM`: not permitted), or
+  // `PROCURING_FILE_ERR_PARSE` (Rust: `FILE_ERR_PARSE`).
   int32_t errors[PROCURING_FILE_COUNT];
   // Padding, always zero.
   uint32_t _pad2;
-  // Fields of `stat`, valid when `read_mask` has [`ProcFile::Stat`].
+  // Fields of `stat`, valid when `read_mask` has bit `PROCURING_FILE_STAT`.
   procuring_stat stat;
-  // Fields of `status`, valid when `read_mask` has [`ProcFile::Status`].
+  // Fields of `status`, valid when `read_mask` has bit `PROCURING_FILE_STATUS`.
   procuring_status status;
-  // Fields of `io`, valid when `read_mask` has [`ProcFile::Io`].
+  // Fields of `io`, valid when `read_mask` has bit `PROCURING_FILE_IO`.
   procuring_io io;
-  // Fields of `schedstat`, valid when `read_mask` has [`ProcFile::Schedstat`].
+  // Fields of `schedstat`, valid when `read_mask` has bit `PROCURING_FILE_SCHEDSTAT`.
   SchedstatFields schedstat;
-  // `comm` file content (including its trailing newline).
+  // `comm` file content (including its trailing newline), valid with `PROCURING_FILE_COMM`.
   procuring_str comm;
-  // `cmdline` content with its NUL separators (and trailing NUL) kept.
+  // `cmdline` content with its NUL separators (and trailing NUL) kept; empty for kernel
+  // threads and zombies. Valid with `PROCURING_FILE_CMDLINE`.
   procuring_str cmdline;
-  // `exe` link target; empty for kernel threads and zombies (`ENOENT`, as procfs).
+  // `exe` link target, valid with `PROCURING_FILE_EXE`; for kernel threads and zombies the
+  // link cannot be read (`errors[PROCURING_FILE_EXE]` is `ENOENT`, as procfs) and it is empty.
   procuring_str exe;
-  // `cgroup` file content.
+  // `cgroup` file content, valid with `PROCURING_FILE_CGROUP`.
   procuring_str cgroup;
-  // `environ` content with its NUL separators kept.
+  // `environ` content with its NUL separators kept, valid with `PROCURING_FILE_ENVIRON`.
   procuring_str environ;
+  // Total CPU time of the process (all threads, live and exited) in nanoseconds, exact (the
+  // scheduler's `sum_exec_runtime`); valid when `extra_mask` has [`EXTRA_RUNTIME_NS`] (the
+  // `bpf` engine).
+  uint64_t runtime_ns;
+  // `stat` fields the engine could not read although `stat` is in `read_mask` (they are
+  // zero): `STAT_UNSET_*` bits. Always 0 with the `sync` and `uring` engines.
+  uint32_t stat_unset;
+  // Extra values present in this record: `EXTRA_*` bits.
+  uint32_t extra_mask;
 } procuring_record;
 
 // Counters of one scan.
@@ -312,11 +444,12 @@ typedef struct {
   // Files longer than the first read buffer, re-read in full.
   uint32_t overflows;
   // `stat` records served from the previous read because `schedstat` showed the process had
-  // not run ([`crate::Options::reuse_idle_stat`]).
+  // not run (`procuring_options.reuse_idle_stat`; Rust: `Options::reuse_idle_stat`).
   uint32_t stat_reused;
   // 1 when this scan kept the pid list of the previous scan instead of listing the proc root
   // again, because the kernel's fork counter showed no process had been created since
-  // (exits are still seen: their reads fail). See [`crate::Options::list_every_scan`].
+  // (exits are still seen: their reads fail). See `procuring_options.list_every_scan`
+  // (Rust: `Options::list_every_scan`).
   uint32_t list_reused;
   // Reserved (0).
   uint32_t _pad;
@@ -328,10 +461,12 @@ typedef struct {
 typedef struct {
   // `count` records, ascending by pid.
   const procuring_record *records;
+  // Number of records.
   size_t count;
-  // The text arena every `StrRef` of the records points into (`arena_len` bytes, not
-  // NUL-terminated).
+  // The text arena every `procuring_str` of the records points into (`arena_len` bytes,
+  // not NUL-terminated): the text of `s` is `arena + s.off`, `s.len` bytes.
   const uint8_t *arena;
+  // Bytes in `arena`.
   size_t arena_len;
   // Counters of the scan.
   procuring_scan_stats stats;
@@ -357,7 +492,8 @@ typedef struct {
 extern "C" {
 #endif // __cplusplus
 
-// The ABI version this library implements ([`PROCURING_ABI_VERSION`]).
+// The ABI version this library implements: compare with `PROCURING_ABI_VERSION` of the header
+// the program was built with.
 uint32_t procuring_abi_version(void);
 
 // The library's version, `"<major>.<minor>.<patch>"` (the Cargo package version; its major is
@@ -388,7 +524,9 @@ int32_t procuring_options_init(procuring_options *opts);
 int32_t procuring_scanner_new(const procuring_options *opts,
                               procuring_scanner **out);
 
-// Frees a scanner (NULL is ignored). Closes every held descriptor.
+// Frees a scanner (NULL is ignored). Closes every held descriptor. A scanner another thread
+// is using right now is not freed (that would pull it from under the other call): the error
+// is left in `procuring_last_error` and the caller may free it again once that call returned.
 //
 // # Safety
 // `s` is NULL or a handle from `procuring_scanner_new` not freed yet; it is invalid afterwards.
