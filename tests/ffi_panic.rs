@@ -8,6 +8,7 @@
 
 use std::ffi::CStr;
 use std::mem::MaybeUninit;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use procuring::ffi::*;
 
@@ -24,10 +25,17 @@ fn options() -> procuring_options {
     unsafe { o.assume_init() }
 }
 
+static HOST_HOOK_CALLS: AtomicUsize = AtomicUsize::new(0);
+
 #[test]
 fn panics_are_caught_and_poison_the_scanner() {
-    // One line per (expected) panic instead of a backtrace each.
-    std::panic::set_hook(Box::new(|info| eprintln!("panic hook: {info}")));
+    // The host's hook, set before the first library call: the library's own hook (installed on
+    // that call) must keep panics inside the library from reaching it (nothing printed on the
+    // host's stderr), and pass every other panic on to it.
+    std::panic::set_hook(Box::new(|info| {
+        HOST_HOOK_CALLS.fetch_add(1, Ordering::SeqCst);
+        eprintln!("host panic hook: {info}");
+    }));
     std::env::set_var("PROCURING_TEST_PANIC", "scan");
     // SAFETY (every unsafe block below): the pointers passed are NULL where the ABI allows it
     // or point to live locals of the right type and length; each handle comes from
@@ -73,6 +81,15 @@ fn panics_are_caught_and_poison_the_scanner() {
         assert_eq!(unsafe { procuring_scan(s) }, PROCURING_ERR_PANIC);
         unsafe { procuring_scanner_free(s) };
     }
+
+    assert_eq!(
+        HOST_HOOK_CALLS.load(Ordering::SeqCst),
+        0,
+        "a library panic reached the host's hook"
+    );
+    // A panic of the host's own still reaches its hook.
+    assert!(std::panic::catch_unwind(|| panic!("the host's own panic")).is_err());
+    assert_eq!(HOST_HOOK_CALLS.load(Ordering::SeqCst), 1, "the host's panic missed its hook");
 
     // Without the variable, scanners work again (nothing global was left broken).
     std::env::remove_var("PROCURING_TEST_PANIC");

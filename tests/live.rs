@@ -249,8 +249,12 @@ fn identity_is_cached_and_refreshable() {
     wait_for(|| {
         let snap =
             s.scan_pids(&[pid], FileSet::ALL, procuring::ScanFlags::REFRESH_IDENTITY).unwrap();
-        snap.get(pid).is_some_and(|r| snap.comm(r) == b"sleep")
+        snap.get(pid)
+            .is_some_and(|r| snap.comm(r) == b"sleep" && snap.cmdline_args(r).next().is_some())
     });
+    // That scan's stat may still predate the end of the exec (comm is set before the argument
+    // addresses): one more scan reads stat and the identity files after it.
+    s.scan_pids(&[pid], FileSet::ALL, procuring::ScanFlags::REFRESH_IDENTITY).unwrap();
     // Values are cached when read after a stat of an earlier scan: by this scan at the latest.
     let snap = s.scan_pids(&[pid], FileSet::ALL, Default::default()).unwrap();
     assert_eq!(snap.records()[0].cached_mask & !FileSet::IDENTITY.0, 0);
