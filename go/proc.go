@@ -349,7 +349,12 @@ func (p Proc) Cgroups() ([]Cgroup, error) {
 	if err != nil {
 		return nil, err
 	}
-	return parseCgroups(s)
+	cg, err := parseCgroups(s)
+	if err != nil {
+		// A malformed file: procfs's own error for it, of procfs's kind and text.
+		return nil, p.parseErr(FileCgroup)
+	}
+	return cg, nil
 }
 
 // Environ returns the environment of the process (/proc/<pid>/environ).
