@@ -23,6 +23,15 @@ func TestProcfsOwnTests(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs go test in a temporary module")
 	}
+	// The type-checker and the go commands below run outside this module: a -modfile in
+	// GOFLAGS (make test-go-newest) would make them fail; the modules are passed explicitly.
+	var flags []string
+	for _, f := range strings.Fields(os.Getenv("GOFLAGS")) {
+		if !strings.HasPrefix(f, "-modfile") {
+			flags = append(flags, f)
+		}
+	}
+	t.Setenv("GOFLAGS", strings.Join(flags, " "))
 	ourDir, _ := filepath.Abs("../..")
 	// The modules this test binary was built with (the selected versions, also under
 	// another -modfile): procfs, x/sys and go-cmp (which procfs's tests use).
