@@ -25,6 +25,7 @@
 //!
 //! Thread-safety: a [`Scanner`] is `Send`, not `Sync`: one thread at a time.
 
+#![warn(missing_docs)]
 #![warn(missing_debug_implementations)]
 
 pub mod engine;
