@@ -428,6 +428,8 @@ func BenchmarkKeplerScan(b *testing.B) {
 		// Options.ReuseIdleStat: schedstat of every process, stat only of those that ran
 		// since the last refresh.
 		{"procuring-sync-reuse-idle", Options{Engine: EngineSync, ReuseIdleStat: true}},
+		// Engine bpf: stat from one BPF walk (root or CAP_BPF + CAP_PERFMON; skipped otherwise).
+		{"procuring-bpf", Options{Engine: EngineBPF}},
 	} {
 		b.Run(v.name, func(b *testing.B) {
 			fs, err := NewFSWithOptions("/proc", v.opts)
