@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/prometheus/procfs"
+
+	"github.com/procuring/procuring/go/internal/ttar"
 )
 
 var fixtures struct {
@@ -30,7 +32,7 @@ func fixtureRoot(t *testing.T) string {
 			return
 		}
 		fixtures.dir = dir
-		fixtures.err = extractTTAR(filepath.Join(mod, "testdata", "fixtures.ttar"), dir)
+		fixtures.err = ttar.Extract(filepath.Join(mod, "testdata", "fixtures.ttar"), dir)
 	})
 	if fixtures.err != nil {
 		t.Fatalf("extracting fixtures: %v", fixtures.err)

@@ -1,13 +1,11 @@
 package procuring
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"syscall"
@@ -309,81 +307,6 @@ func fingerprint(pid int) string {
 		}
 	}
 	return b.String()
-}
-
-// ---- ttar: the plain-text archive format of procfs's fixtures ----
-
-// extractTTAR unpacks a ttar archive into dir (directories, files with NULLBYTE/EOF
-// escapes, symlinks, modes).
-func extractTTAR(archive, dir string) error {
-	f, err := os.Open(archive)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	r := bufio.NewReader(f)
-	var path string
-	lineNo := 0
-	next := func() (string, bool) {
-		l, err := r.ReadString('\n')
-		if err != nil && l == "" {
-			return "", false
-		}
-		lineNo++
-		return strings.TrimSuffix(l, "\n"), true
-	}
-	for {
-		line, ok := next()
-		if !ok {
-			break
-		}
-		switch {
-		case strings.HasPrefix(line, "#"), line == "":
-		case strings.HasPrefix(line, "Directory: "):
-			path = filepath.Join(dir, strings.TrimPrefix(line, "Directory: "))
-			if err := os.MkdirAll(path, 0o755); err != nil {
-				return err
-			}
-		case strings.HasPrefix(line, "Path: "):
-			path = filepath.Join(dir, strings.TrimPrefix(line, "Path: "))
-			os.RemoveAll(path)
-		case strings.HasPrefix(line, "Lines: "):
-			var n int
-			if _, err := fmt.Sscanf(line, "Lines: %d", &n); err != nil {
-				return fmt.Errorf("line %d: %v", lineNo, err)
-			}
-			var content strings.Builder
-			for range n {
-				l, ok := next()
-				if !ok {
-					return fmt.Errorf("line %d: archive ends inside %s", lineNo, path)
-				}
-				text, newline := ttarLine(l)
-				content.WriteString(text)
-				if newline {
-					content.WriteByte('\n')
-				}
-			}
-			if err := os.WriteFile(path, []byte(content.String()), 0o644); err != nil {
-				return err
-			}
-		case strings.HasPrefix(line, "Mode: "):
-			var mode os.FileMode
-			if _, err := fmt.Sscanf(line, "Mode: %o", &mode); err != nil {
-				return fmt.Errorf("line %d: %v", lineNo, err)
-			}
-			if err := os.Chmod(path, mode); err != nil {
-				return err
-			}
-		case strings.HasPrefix(line, "SymlinkTo: "):
-			if err := os.Symlink(strings.TrimPrefix(line, "SymlinkTo: "), path); err != nil {
-				return err
-			}
-		default:
-			return fmt.Errorf("line %d: unknown keyword: %q", lineNo, line)
-		}
-	}
-	return nil
 }
 
 // ttarLine decodes one content line: NULLBYTE is a NUL and EOF (not at the start) ends
