@@ -309,33 +309,6 @@ func fingerprint(pid int) string {
 	return b.String()
 }
 
-// ttarLine decodes one content line: NULLBYTE is a NUL and EOF (not at the start) ends
-// the file without a newline; a backslash before either keeps it literal.
-func ttarLine(l string) (string, bool) {
-	var b strings.Builder
-	newline := true
-	for i := 0; i < len(l); {
-		switch {
-		case strings.HasPrefix(l[i:], `\NULLBYTE`):
-			b.WriteString("NULLBYTE")
-			i += len(`\NULLBYTE`)
-		case strings.HasPrefix(l[i:], `\EOF`):
-			b.WriteString("EOF")
-			i += len(`\EOF`)
-		case strings.HasPrefix(l[i:], "NULLBYTE"):
-			b.WriteByte(0)
-			i += len("NULLBYTE")
-		case strings.HasPrefix(l[i:], "EOF") && i > 0:
-			newline = false
-			i += len("EOF")
-		default:
-			b.WriteByte(l[i])
-			i++
-		}
-	}
-	return b.String(), newline
-}
-
 // procfsModuleDir is the directory of github.com/prometheus/procfs in the module cache.
 func procfsModuleDir(t testing.TB) string {
 	t.Helper()

@@ -83,7 +83,7 @@ func Extract(archive, dir string) error {
 	return nil
 }
 
-// ttarLine decodes one content line: NULLBYTE is a NUL and EOF (not at the start) ends
+// unescape decodes one content line: NULLBYTE is a NUL and EOF (not at the start) ends
 // the file without a newline; a backslash before either keeps it literal.
 func unescape(l string) (string, bool) {
 	var b strings.Builder
