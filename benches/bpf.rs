@@ -13,14 +13,11 @@ use std::time::{Duration, Instant};
 
 use procuring::{EngineKind, FileSet, Options, Scanner};
 
-fn cpu_ns() -> u64 {
-    // SAFETY: rusage is plain data, valid when zeroed; getrusage writes only it.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: see above.
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
-    let tv = |t: libc::timeval| t.tv_sec as u64 * 1_000_000_000 + t.tv_usec as u64 * 1_000;
-    tv(ru.ru_utime) + tv(ru.ru_stime)
-}
+// User + system CPU time, as the scan benches measure it (benches/scan/cpu_time.rs).
+#[path = "scan/cpu_time.rs"]
+#[allow(dead_code)] // its criterion measurement is not used here
+mod cpu_time;
+use cpu_time::cpu_ns;
 
 fn env_num(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)

@@ -12,63 +12,13 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use criterion::measurement::{Measurement, ValueFormatter};
 use criterion::{Criterion, Throughput};
 use procuring::{EngineKind, FileSet, Options, ProcFile, Scanner};
 
-fn cpu_ns() -> u64 {
-    // SAFETY: rusage is plain data, valid when zeroed.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: getrusage only writes the struct it is given.
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
-    let tv = |t: libc::timeval| t.tv_sec as u64 * 1_000_000_000 + t.tv_usec as u64 * 1_000;
-    tv(ru.ru_utime) + tv(ru.ru_stime)
-}
-
-/// Criterion measurement: CPU time of the whole process, in ns.
-struct CpuTime;
-
-impl Measurement for CpuTime {
-    type Intermediate = u64;
-    type Value = u64;
-    fn start(&self) -> u64 {
-        cpu_ns()
-    }
-    fn end(&self, i: u64) -> u64 {
-        cpu_ns().saturating_sub(i)
-    }
-    fn add(&self, a: &u64, b: &u64) -> u64 {
-        a + b
-    }
-    fn zero(&self) -> u64 {
-        0
-    }
-    fn to_f64(&self, v: &u64) -> f64 {
-        *v as f64
-    }
-    fn formatter(&self) -> &dyn ValueFormatter {
-        &CpuFormatter
-    }
-}
-
-struct CpuFormatter;
-
-impl ValueFormatter for CpuFormatter {
-    fn scale_values(&self, _ns: f64, values: &mut [f64]) -> &'static str {
-        values.iter_mut().for_each(|v| *v *= 1e-6);
-        "ms cpu"
-    }
-    fn scale_throughputs(&self, _: f64, t: &Throughput, values: &mut [f64]) -> &'static str {
-        let n = match *t {
-            Throughput::Bytes(n) | Throughput::BytesDecimal(n) | Throughput::Elements(n) => n,
-        };
-        values.iter_mut().for_each(|v| *v = n as f64 * 1e9 / *v);
-        "proc/cpu-s"
-    }
-    fn scale_for_machines(&self, _values: &mut [f64]) -> &'static str {
-        "ns"
-    }
-}
+// The CPU-time measurement of the scan benches (benches/scan/), shared by path.
+#[path = "scan/cpu_time.rs"]
+mod cpu_time;
+use cpu_time::CpuTime;
 
 /// Idle children, killed and reaped on drop.
 struct Children(Vec<Child>);

@@ -5,7 +5,7 @@ use criterion::measurement::{Measurement, ValueFormatter};
 use criterion::Throughput;
 
 /// User + system CPU time of this process (every thread, io-wq workers included), in ns.
-fn cpu_ns() -> u64 {
+pub fn cpu_ns() -> u64 {
     // SAFETY: rusage is plain data, valid when zeroed.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: getrusage only writes the struct it is given.
