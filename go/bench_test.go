@@ -211,6 +211,16 @@ func (k *keplerState) swap() {
 	clear(k.next)
 }
 
+// identityReader is what Proc and procfs.Proc have in common beyond Stat (whose types
+// differ): the identity files Kepler's informer reads.
+type identityReader interface {
+	Comm() (string, error)
+	CmdLine() ([]string, error)
+	Executable() (string, error)
+	Cgroups() ([]Cgroup, error)
+	Environ() ([]string, error)
+}
+
 // keplerProcfs is one refresh of Kepler's informer (internal/resource/informer.go,
 // populateProcessFields) through procfs: Stat().CPUTime() of every process; Comm and
 // Executable of the processes whose CPU time moved (or that are new); Cgroups and Environ
@@ -223,37 +233,9 @@ func keplerProcfs(b *testing.B, fs procfs.FS, k *keplerState) {
 	}
 	k.calls = [numFiles]int{}
 	for _, p := range ps {
-		st, err := p.Stat()
-		if err != nil {
-			continue
+		if st, err := p.Stat(); err == nil {
+			k.visit(p.PID, st.CPUTime(), p)
 		}
-		k.calls[FileStat]++
-		e, seen := k.prev[p.PID]
-		cpu := st.CPUTime()
-		delta := cpu - e.cpu
-		e.cpu = cpu
-		if seen && e.comm != "" && delta <= 1e-12 {
-			k.next[p.PID] = e
-			continue
-		}
-		comm, err := p.Comm()
-		if err != nil {
-			continue
-		}
-		changed := comm != e.comm
-		e.comm = comm
-		p.Executable()
-		k.calls[FileComm]++
-		if !e.typed || changed {
-			var wg sync.WaitGroup
-			wg.Add(2)
-			go func() { p.Cgroups(); p.Environ(); wg.Done() }()
-			go func() { p.CmdLine(); wg.Done() }()
-			wg.Wait()
-			e.typed = true
-			k.calls[FileCgroup]++
-		}
-		k.next[p.PID] = e
 	}
 	k.swap()
 }
@@ -266,39 +248,41 @@ func keplerOurs(b *testing.B, fs FS, k *keplerState) {
 	}
 	k.calls = [numFiles]int{}
 	for _, p := range ps {
-		st, err := p.Stat()
-		if err != nil {
-			continue
+		if st, err := p.Stat(); err == nil {
+			k.visit(p.PID, st.CPUTime(), p)
 		}
-		k.calls[FileStat]++
-		e, seen := k.prev[p.PID]
-		cpu := st.CPUTime()
-		delta := cpu - e.cpu
-		e.cpu = cpu
-		if seen && e.comm != "" && delta <= 1e-12 {
-			k.next[p.PID] = e
-			continue
-		}
-		comm, err := p.Comm()
-		if err != nil {
-			continue
-		}
-		changed := comm != e.comm
-		e.comm = comm
-		p.Executable()
-		k.calls[FileComm]++
-		if !e.typed || changed {
-			var wg sync.WaitGroup
-			wg.Add(2)
-			go func() { p.Cgroups(); p.Environ(); wg.Done() }()
-			go func() { p.CmdLine(); wg.Done() }()
-			wg.Wait()
-			e.typed = true
-			k.calls[FileCgroup]++
-		}
-		k.next[p.PID] = e
 	}
 	k.swap()
+}
+
+// visit is the informer's work for one process whose stat was read (cpu: its CPU time).
+func (k *keplerState) visit(pid int, cpu float64, p identityReader) {
+	k.calls[FileStat]++
+	e, seen := k.prev[pid]
+	delta := cpu - e.cpu
+	e.cpu = cpu
+	if seen && e.comm != "" && delta <= 1e-12 {
+		k.next[pid] = e
+		return
+	}
+	comm, err := p.Comm()
+	if err != nil {
+		return
+	}
+	changed := comm != e.comm
+	e.comm = comm
+	p.Executable()
+	k.calls[FileComm]++
+	if !e.typed || changed {
+		var wg sync.WaitGroup
+		wg.Add(2)
+		go func() { p.Cgroups(); p.Environ(); wg.Done() }()
+		go func() { p.CmdLine(); wg.Done() }()
+		wg.Wait()
+		e.typed = true
+		k.calls[FileCgroup]++
+	}
+	k.next[pid] = e
 }
 
 // busyChildren are the benchmark children that burn CPU between two refreshes (one

@@ -147,12 +147,9 @@ type identityOf struct {
 	Errs                [5]string
 }
 
-func ourIdentity(p Proc) identityOf {
-	var v identityOf
+func identityFrom(statComm string, p identityReader) identityOf {
+	v := identityOf{StatComm: statComm}
 	var errs [5]error
-	if st, err := p.Stat(); err == nil {
-		v.StatComm = st.Comm
-	}
 	v.Comm, errs[0] = p.Comm()
 	v.CmdLine, errs[1] = p.CmdLine()
 	v.Exe, errs[2] = p.Executable()
@@ -164,26 +161,19 @@ func ourIdentity(p Proc) identityOf {
 	return v
 }
 
+func ourIdentity(p Proc) identityOf {
+	st, _ := p.Stat()
+	return identityFrom(st.Comm, p)
+}
+
 func procfsIdentityOf(t *testing.T, pid int) identityOf {
 	pfs, err := procfs.NewFS("/proc")
 	if err != nil {
 		t.Fatal(err)
 	}
 	pp := procfsProc(pfs, pid)
-	var v identityOf
-	var errs [5]error
-	if st, err := pp.Stat(); err == nil {
-		v.StatComm = st.Comm
-	}
-	v.Comm, errs[0] = pp.Comm()
-	v.CmdLine, errs[1] = pp.CmdLine()
-	v.Exe, errs[2] = pp.Executable()
-	v.Cgroups, errs[3] = pp.Cgroups()
-	v.Environ, errs[4] = pp.Environ()
-	for i, e := range errs {
-		v.Errs[i] = errKind(e)
-	}
-	return v
+	st, _ := pp.Stat()
+	return identityFrom(st.Comm, pp)
 }
 
 // checkExact makes a listing of fs in Kepler's order (Stat of every process first) and
