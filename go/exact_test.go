@@ -87,36 +87,35 @@ func startExactKid(t *testing.T, c *exec.Cmd) *exactKid {
 	return k
 }
 
-// waitComm waits until the comm of pid is want.
-func waitComm(t *testing.T, pid int, want string) {
+// waitProc polls /proc/<pid>/<file> (read by read) until ok accepts it, for 10 s at most.
+func waitProc(t *testing.T, pid int, file, want string, read func(string) string, ok func(string) bool) {
 	t.Helper()
+	path := "/proc/" + strconv.Itoa(pid) + "/" + file
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm")
-		if strings.TrimSpace(string(b)) == want {
+		got := read(path)
+		if ok(got) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("pid %d: comm %q, want %q", pid, b, want)
+			t.Fatalf("pid %d: %s %q, want %q", pid, file, got, want)
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
 }
 
+func readText(path string) string { b, _ := os.ReadFile(path); return string(b) }
+
+// waitComm waits until the comm of pid is want.
+func waitComm(t *testing.T, pid int, want string) {
+	t.Helper()
+	waitProc(t, pid, "comm", want, readText, func(s string) bool { return strings.TrimSpace(s) == want })
+}
+
 // waitCmdline waits until the cmdline of pid contains want.
 func waitCmdline(t *testing.T, pid int, want string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
-		if strings.Contains(string(b), want) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("pid %d: cmdline %q, want %q in it", pid, b, want)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	waitProc(t, pid, "cmdline", want, readText, func(s string) bool { return strings.Contains(s, want) })
 }
 
 // waitExe waits until the exe link of pid resolves to the file target resolves to.
@@ -126,17 +125,8 @@ func waitExe(t *testing.T, pid int, target string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		got, _ := os.Readlink("/proc/" + strconv.Itoa(pid) + "/exe")
-		if got == want {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("pid %d: exe %q, want %q", pid, got, want)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	readlink := func(path string) string { l, _ := os.Readlink(path); return l }
+	waitProc(t, pid, "exe", want, readlink, func(s string) bool { return s == want })
 }
 
 // identityOf is what the identity methods and Stat().Comm return for one process.
