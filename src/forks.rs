@@ -141,7 +141,7 @@ fn read_forks(stat: &OwnedFd, buf: &mut Vec<u8>) -> Option<u64> {
 }
 
 /// Whether the procfs mount of `root` has `hidepid` set, from `self/mountinfo` (`None`: unknown).
-fn hidepid(root: &OwnedFd) -> Option<bool> {
+pub(crate) fn hidepid(root: &OwnedFd) -> Option<bool> {
     let id = sys::mount_id(root).ok()?;
     let fd = sys::open_owned_at(root, b"self/mountinfo\0").ok()?;
     let mut text = Vec::new();

@@ -77,7 +77,11 @@ pub struct Scanner {
     test_panic: bool,
     /// The loaded BPF walk (engine `bpf`), and its records when merged into a sync scan.
     bpf: Option<crate::engine::bpf::Walker>,
+    /// A walk's records (ascending pid) and their comm texts, when a scan of more files than
+    /// `stat` takes its pid list and `stat` from the walk (`walk_stat`).
     bpf_scratch: Vec<ProcRecord>,
+    bpf_arena: Vec<u8>,
+    walk_stat: bool,
 }
 
 impl std::fmt::Debug for Scanner {
@@ -128,11 +132,28 @@ impl Scanner {
         } else {
             held_cap
         };
-        let (engine, engine_kind, engine_reason) = Self::make_engine(&opts, held_cap, open_flags)?;
-        let bpf = if engine_kind == EngineKind::Bpf {
-            Some(crate::engine::bpf::Walker::new(&opts.proc_root).map_err(Error::BpfUnavailable)?)
-        } else {
-            None
+        let (engine, mut engine_kind, mut engine_reason) =
+            Self::make_engine(&opts, held_cap, open_flags)?;
+        // bpf: forced (an error when it cannot load), or auto's first choice on a procfs root
+        // (sync, with the reason, when it cannot load).
+        let bpf = match opts.engine {
+            EngineKind::Bpf => Some(
+                crate::engine::bpf::Walker::new(&opts.proc_root).map_err(Error::BpfUnavailable)?,
+            ),
+            EngineKind::Auto => match Self::auto_bpf(&opts, &root, procfs) {
+                Ok(w) => {
+                    engine_kind = EngineKind::Bpf;
+                    engine_reason = "auto: bpf loaded (stat of every process from one walk of \
+                                     the kernel's task list; other files through sync)"
+                        .into();
+                    Some(w)
+                }
+                Err(why) => {
+                    engine_reason = format!("auto: bpf unavailable ({why}); {engine_reason}");
+                    None
+                }
+            },
+            _ => None,
         };
         // The proc root (and a ring) come from the process-wide budget too: a scanner that
         // finds no room for them is refused with EMFILE, as if the open had failed, so the host
@@ -185,7 +206,27 @@ impl Scanner {
             test_panic: crate::ffi::test_panic_requested(),
             bpf,
             bpf_scratch: Vec::new(),
+            bpf_arena: Vec::new(),
+            walk_stat: false,
         })
+    }
+
+    /// The walk for `auto`: only on a procfs root whose every process this scanner may see
+    /// (no `hidepid`: the walk sees every process whatever the mount hides).
+    fn auto_bpf(
+        opts: &Options,
+        root: &OwnedFd,
+        procfs: bool,
+    ) -> Result<crate::engine::bpf::Walker, String> {
+        if !procfs {
+            return Err("the proc root is not a procfs mount".into());
+        }
+        if crate::forks::hidepid(root) != Some(false) {
+            return Err("the proc root is mounted with hidepid (or its options are unknown): \
+                        the walk would show processes it hides"
+                .into());
+        }
+        crate::engine::bpf::Walker::new(&opts.proc_root)
     }
 
     fn make_engine(
@@ -212,7 +253,7 @@ impl Scanner {
             EngineKind::Auto => (
                 sync,
                 EngineKind::Sync,
-                "auto: sync, measured cheaper than io_uring for procfs (io_uring punts every procfs read to io-wq)".into(),
+                "sync, measured cheaper than io_uring for procfs (io_uring punts every procfs read to io-wq)".into(),
             ),
         })
     }
@@ -303,22 +344,16 @@ impl Scanner {
         Ok(&self.snap)
     }
 
-    /// A scan with the `bpf` engine: `stat` of every process from one BPF walk (the listing too).
-    /// Other files are read through the sync path (which then reads `stat` from `/proc` as
-    /// well, and takes only `runtime_ns` from the walk): not yet merged into one pass.
+    /// A scan with the `bpf` engine: the pid list and `stat` of every process from one BPF
+    /// walk; the other files asked are then read through sync for the walked pids. With the
+    /// identity cache, `reuse_idle_stat` or `SKIP_STAT`, whose rules key on `stat`'s text,
+    /// a scan of more files lists and reads `stat` through sync, taking only `runtime_ns` from
+    /// the walk.
     fn scan_bpf(&mut self, files: FileSet, flags: ScanFlags) -> Result<&Snapshot, Error> {
         let t0 = Instant::now();
         // Identity flags mean nothing to a stat-only scan; SKIP_STAT keeps its sync meaning.
-        let stat_only =
-            files.with(ProcFile::Stat) == FileSet::STAT && !flags.has(ScanFlags::SKIP_STAT);
-        if !stat_only {
-            let mut pids = std::mem::take(&mut self.pids);
-            let r = self.lister.list(&self.root, &mut pids).map_err(|errno| Error::List { errno });
-            self.pids = pids;
-            r?;
-            self.run(files, flags)?;
-            self.list_complete = false;
-        }
+        let skip_stat = flags.has(ScanFlags::SKIP_STAT);
+        let stat_only = files.with(ProcFile::Stat) == FileSet::STAT && !skip_stat;
         let walker = self.bpf.as_mut().expect("bpf engine");
         if stat_only {
             self.snap.records.clear();
@@ -334,18 +369,38 @@ impl Scanner {
                 held_fds: st.held,
                 ..Default::default()
             };
+            self.snap.stats.wall_ns = t0.elapsed().as_nanos() as u64;
+            return Ok(&self.snap);
+        }
+        let mut walked = std::mem::take(&mut self.bpf_scratch);
+        let mut arena = std::mem::take(&mut self.bpf_arena);
+        walked.clear();
+        arena.clear();
+        let r = walker.walk(&self.root, &mut walked, &mut arena).map_err(Error::BpfUnavailable);
+        self.bpf_scratch = walked;
+        self.bpf_arena = arena;
+        r?;
+        self.list_complete = false;
+        if !self.opts.identity_cache && !self.opts.reuse_idle_stat && !skip_stat {
+            self.pids.clear();
+            self.pids.extend(self.bpf_scratch.iter().map(|r| r.pid as u32));
+            self.walk_stat = true;
+            let r = self.run(files, flags).map(|_| ());
+            self.walk_stat = false;
+            r?;
         } else {
-            let mut walked = std::mem::take(&mut self.bpf_scratch);
-            walked.clear();
-            let mut arena = Vec::new();
-            walker.walk(&self.root, &mut walked, &mut arena).map_err(Error::BpfUnavailable)?;
+            let mut pids = std::mem::take(&mut self.pids);
+            let r = self.lister.list(&self.root, &mut pids).map_err(|errno| Error::List { errno });
+            self.pids = pids;
+            r?;
+            self.run(files, flags)?;
+            let walked = &self.bpf_scratch;
             for r in self.snap.records.iter_mut() {
                 if let Ok(k) = walked.binary_search_by_key(&r.pid, |w| w.pid) {
                     r.runtime_ns = walked[k].runtime_ns;
                     r.extra_mask |= walked[k].extra_mask;
                 }
             }
-            self.bpf_scratch = walked;
         }
         self.snap.stats.wall_ns = t0.elapsed().as_nanos() as u64;
         Ok(&self.snap)
@@ -360,7 +415,7 @@ impl Scanner {
 
     /// Nanoseconds the BPF program took to load (engine `bpf`), else `None`.
     pub fn bpf_load_ns(&self) -> Option<u64> {
-        self.bpf.as_ref().map(|w| w.load_ns)
+        self.bpf.as_ref().map(|w| w.load_ns())
     }
 
     /// Sets `pids` to the processes of the last scan that are still known to exist, in one pass
@@ -397,11 +452,12 @@ impl Scanner {
             self.pids.sort_unstable();
         }
         self.pids.dedup();
-        if self.bpf.is_some()
+        if self.bpf.as_ref().is_some_and(|w| w.pays_for(self.pids.len()))
             && files.with(ProcFile::Stat) == FileSet::STAT
             && !flags.has(ScanFlags::SKIP_STAT)
         {
-            // bpf: one walk of everything, then only the pids asked for.
+            // bpf: one walk of everything, then only the pids asked for. (A few pids are read
+            // through sync below: a walk visits every process.)
             self.scan_bpf(files, flags)?;
             let want = &self.pids;
             self.snap.records.retain(|r| want.binary_search(&(r.pid as u32)).is_ok());
@@ -461,7 +517,17 @@ impl Scanner {
             }
             let threads = e.last.as_ref().map(|l| l.stat.num_threads);
             e.defer_stat = gate && threads == Some(1);
-            let f = if e.defer_stat {
+            let f = if self.walk_stat {
+                // stat comes from the walk, whose starttime tells a new process under a
+                // known pid: its held descriptors are of the old one.
+                let st = self.bpf_scratch[i].stat.starttime;
+                if e.starttime != 0 && e.starttime != st {
+                    e.release(self.engine.as_mut(), &mut self.held);
+                    e.forget();
+                }
+                e.starttime = st;
+                files.minus(FileSet::STAT)
+            } else if e.defer_stat {
                 files.minus(FileSet::STAT).with(ProcFile::Schedstat)
             } else if skip_stat && e.starttime != 0 {
                 files.minus(FileSet::STAT)
@@ -532,6 +598,9 @@ impl Scanner {
             self.read_exes()?;
         }
         self.fill_identity(files, flags.has(ScanFlags::OMIT_CACHED))?;
+        if self.walk_stat {
+            self.take_walk_stat()?;
+        }
         self.compact();
         if self.big.capacity() > KEEP_BIG {
             self.big = Vec::new();
@@ -541,6 +610,29 @@ impl Scanner {
         st.held_fds = self.held;
         st.wall_ns = t0.elapsed().as_nanos() as u64;
         Ok(&self.snap)
+    }
+
+    /// Sets `stat` of every live record from the walk (records whose `stat` a retry read
+    /// through sync keep it).
+    fn take_walk_stat(&mut self) -> Result<(), Error> {
+        let (walked, warena) = (&self.bpf_scratch, &self.bpf_arena);
+        for (i, rec) in self.snap.records.iter_mut().enumerate() {
+            if self.entries[i].vanished || rec.read_mask & ProcFile::Stat.bit() != 0 {
+                continue;
+            }
+            let w = &walked[i];
+            debug_assert_eq!(w.pid, rec.pid);
+            let c = w.stat.comm;
+            rec.stat = w.stat;
+            rec.stat.comm =
+                push(&mut self.snap.arena, &warena[c.off as usize..(c.off + c.len) as usize])?;
+            rec.state = w.state;
+            rec.stat_unset |= w.stat_unset;
+            rec.runtime_ns = w.runtime_ns;
+            rec.extra_mask |= w.extra_mask;
+            rec.read_mask |= ProcFile::Stat.bit();
+        }
+        Ok(())
     }
 
     /// Phase A2 of [`Options::reuse_idle_stat`]: for each process whose stat was deferred, the

@@ -444,6 +444,7 @@ fn refused_inside_a_pid_namespace() {
         assert!(e.contains("pid namespace"), "{e}");
         let a = Scanner::new(Options { engine: EngineKind::Auto, ..bpf_opts() }).unwrap();
         assert_eq!(a.engine(), EngineKind::Sync);
+        assert!(a.engine_reason().contains("pid namespace"), "{}", a.engine_reason());
         println!("CHILD-DONE refused_inside_a_pid_namespace");
         return;
     }
@@ -472,6 +473,9 @@ fn without_capabilities_forced_bpf_fails_and_auto_is_sync() {
         println!("forced bpf: {msg}");
         let a = Scanner::new(Options { engine: EngineKind::Auto, ..bpf_opts() }).unwrap();
         assert_eq!(a.engine(), EngineKind::Sync);
+        let why = a.engine_reason();
+        assert!(why.contains("bpf unavailable") && why.contains("CAP_BPF"), "{why}");
+        println!("auto: {why}");
         println!("CHILD-DONE without_capabilities_forced_bpf_fails_and_auto_is_sync");
         return;
     }
@@ -539,19 +543,88 @@ fn no_fd_leak_and_churn() {
 }
 
 #[test]
-fn scan_pids_takes_stat_from_the_walk() {
+fn scan_pids_walks_for_many_and_reads_a_few() {
     let Some(mut s) = bpf_scanner() else { return };
     let kids = stopped_sleepers(3);
-    let mut pids: Vec<i32> = kids.0.iter().map(|c| c.id() as i32).collect();
-    pids.push(i32::MAX - 1); // no such process
-    let snap = s.scan_pids(&pids, FileSet::STAT, procuring::ScanFlags::NONE).unwrap();
-    assert_eq!(snap.records().len(), 3);
-    assert_eq!(snap.stats().vanished, 1);
-    for r in snap.records() {
-        assert_eq!(r.extra_mask & EXTRA_RUNTIME_NS, EXTRA_RUNTIME_NS, "from the walk");
-        let d = compare(snap, r, &[]).unwrap();
-        let d: Vec<_> =
-            d.into_iter().filter(|x| !x.starts_with("start") && !x.starts_with("end")).collect();
-        assert!(d.is_empty(), "{d:?}");
+    let few: Vec<i32> = kids.0.iter().map(|c| c.id() as i32).collect();
+    let all: Vec<i32> = s.scan().unwrap().records().iter().map(|r| r.pid).collect();
+    // (pids, expect the walk): a few are read through sync (a walk visits every process);
+    // most of the processes come from one walk.
+    for (pids, walked) in [(few.clone(), false), (all, true)] {
+        let mut ask = pids.clone();
+        ask.push(i32::MAX - 1); // no such process
+        let snap = s.scan_pids(&ask, FileSet::STAT, procuring::ScanFlags::NONE).unwrap();
+        assert_eq!(snap.stats().vanished as usize, ask.len() - snap.records().len());
+        assert!(snap.stats().vanished >= 1);
+        for &p in &few {
+            let r = snap.get(p).expect("a stopped child");
+            let from_walk = r.extra_mask & EXTRA_RUNTIME_NS != 0;
+            assert_eq!(from_walk, walked, "{} pids asked", ask.len());
+            let d = compare(snap, r, &[]).unwrap();
+            let d: Vec<_> = d
+                .into_iter()
+                .filter(|x| !x.starts_with("start") && !x.starts_with("end"))
+                .collect();
+            assert!(d.is_empty(), "{d:?}");
+        }
     }
+}
+
+#[test]
+fn auto_picks_bpf_when_it_loads() {
+    let Some(forced) = bpf_scanner() else { return };
+    let a = Scanner::new(Options { engine: EngineKind::Auto, ..bpf_opts() }).unwrap();
+    assert_eq!(a.engine(), EngineKind::Bpf, "{}", a.engine_reason());
+    assert!(a.engine_reason().starts_with("auto: bpf"), "{}", a.engine_reason());
+    // One program per process: the second scanner shares the first one's load.
+    assert_eq!(a.bpf_load_ns(), forced.bpf_load_ns());
+    // A directory that is not procfs: auto says why it did not walk.
+    let dir = std::env::temp_dir();
+    let f =
+        Scanner::new(Options { engine: EngineKind::Auto, proc_root: dir, ..bpf_opts() }).unwrap();
+    assert_eq!(f.engine(), EngineKind::Sync);
+    assert!(f.engine_reason().contains("not a procfs"), "{}", f.engine_reason());
+}
+
+#[test]
+fn scans_of_more_files_take_stat_and_the_pid_list_from_the_walk() {
+    let Some(mut s) = bpf_scanner() else { return };
+    let kids = stopped_sleepers(5);
+    let mut sync = Scanner::new(Options { engine: EngineKind::Sync, ..bpf_opts() }).unwrap();
+    let pids = |s: &mut Scanner| -> Vec<i32> {
+        s.scan().unwrap().records().iter().map(|r| r.pid).collect()
+    };
+    for round in 0..3 {
+        let before = pids(&mut sync);
+        let snap = s.scan_with(FileSet::ALL, procuring::ScanFlags::NONE).unwrap();
+        for c in &kids.0 {
+            let r = snap.get(c.id() as i32).expect("stopped child");
+            assert_eq!(r.extra_mask & EXTRA_RUNTIME_NS, EXTRA_RUNTIME_NS, "stat from the walk");
+            for f in [ProcFile::Stat, ProcFile::Status, ProcFile::Io, ProcFile::Cmdline] {
+                assert!(r.has(f), "round {round}: {f:?} {:?}", r.errors);
+            }
+            assert_eq!(r.status.tgid, r.pid as i64);
+            assert_eq!(snap.comm(r), b"sleep");
+            let ignore: &[&str] = if r.stat_unset & STAT_UNSET_CODE_ADDRS != 0 {
+                &["startcode", "endcode", "startstack"]
+            } else {
+                &[]
+            };
+            let d = compare(snap, r, ignore).expect("child alive");
+            assert!(d.is_empty(), "pid {}: {d:?}", r.pid);
+        }
+        // Every process a sync listing shows before and after is in the walk.
+        let walked: Vec<i32> = snap.records().iter().map(|r| r.pid).collect();
+        let after = pids(&mut sync);
+        let missing: Vec<_> = before
+            .iter()
+            .filter(|p| after.binary_search(p).is_ok() && walked.binary_search(p).is_err())
+            .collect();
+        assert!(missing.is_empty(), "round {round}: listed, not walked: {missing:?}");
+    }
+    // A child gone between two scans is gone from the next, its held descriptors released.
+    let gone = kids.0[0].id() as i32;
+    drop(kids);
+    let snap = s.scan_with(FileSet::ALL, procuring::ScanFlags::NONE).unwrap();
+    assert!(snap.get(gone).is_none());
 }

@@ -269,7 +269,8 @@ fn identity_is_cached_and_refreshable() {
 #[test]
 fn forced_uring_or_auto_report_their_engine() {
     let s = Scanner::new(Options { engine: EngineKind::Auto, ..Default::default() }).unwrap();
-    assert!(matches!(s.engine(), EngineKind::Sync | EngineKind::Uring));
+    assert!(matches!(s.engine(), EngineKind::Sync | EngineKind::Uring | EngineKind::Bpf));
+    assert!(s.engine_reason().starts_with("auto: "), "{}", s.engine_reason());
     assert!(!s.engine_reason().is_empty());
     assert!(s.is_procfs());
 }

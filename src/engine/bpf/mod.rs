@@ -12,6 +12,7 @@
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Instant;
 
 use crate::record::{ProcRecord, StatFields, StrRef, EXTRA_RUNTIME_NS, STAT_UNSET_CODE_ADDRS};
@@ -105,12 +106,116 @@ impl Drop for Mapping {
     }
 }
 
-/// A loaded program with its output map, and what a walk needs between scans.
-pub(crate) struct Walker {
+/// The loaded program and its output map: loaded once per process and shared by every scanner
+/// of the engine (a load costs ~100-150 ms of CPU: kernel BTF parse, CO-RE, verification).
+/// Freed when the last scanner using it is dropped. Walks of different scanners take turns on
+/// its lock (a walk holds it while the program runs and its records are converted).
+struct Program {
     prog: OwnedFd,
     _map: OwnedFd,
     mapping: Mapping,
     cap: u32,
+    /// Nanoseconds the load took (BTF parse, CO-RE, map, verification).
+    load_ns: u64,
+}
+
+/// The program of this process, while some scanner holds it.
+static SHARED: Mutex<Weak<Mutex<Program>>> = Mutex::new(Weak::new());
+
+/// Locks `m`, whatever a panicking holder left: a walk's state is rewritten by the next walk.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// CAP_BPF + CAP_PERFMON, or CAP_SYS_ADMIN (what the kernel asks of a `syscall` program run
+/// with BPF_PROG_TEST_RUN and of its kfuncs).
+fn check_caps() -> Result<(), String> {
+    const CAP_SYS_ADMIN: u32 = 21;
+    const CAP_PERFMON: u32 = 38;
+    const CAP_BPF: u32 = 39;
+    let eff = loader::effective_caps();
+    let has = |c: u32| eff & (1u64 << c) != 0;
+    if has(CAP_SYS_ADMIN) || (has(CAP_BPF) && has(CAP_PERFMON)) {
+        return Ok(());
+    }
+    let missing: Vec<&str> = [(CAP_BPF, "CAP_BPF"), (CAP_PERFMON, "CAP_PERFMON")]
+        .iter()
+        .filter(|(c, _)| !has(*c))
+        .map(|(_, n)| *n)
+        .collect();
+    Err(format!(
+        "missing {} (the walk needs CAP_BPF + CAP_PERFMON, or CAP_SYS_ADMIN)",
+        missing.join(" and ")
+    ))
+}
+
+impl Program {
+    /// The process's program, loaded now if no scanner holds it.
+    fn shared(cap: u32) -> Result<Arc<Mutex<Program>>, String> {
+        let mut g = lock(&SHARED);
+        if let Some(p) = g.upgrade() {
+            return Ok(p);
+        }
+        let p = Arc::new(Mutex::new(Program::load(cap)?));
+        *g = Arc::downgrade(&p);
+        Ok(p)
+    }
+
+    fn load(cap: u32) -> Result<Program, String> {
+        let t0 = Instant::now();
+        let vmlinux = std::fs::read("/sys/kernel/btf/vmlinux").map_err(|e| {
+            format!("no kernel BTF (/sys/kernel/btf/vmlinux: {e}; needs CONFIG_DEBUG_INFO_BTF)")
+        })?;
+        let l = loader::load(OBJECT, &vmlinux, RAW_SIZE as u32, cap)?;
+        drop(vmlinux);
+        let len = map_len(cap);
+        // SAFETY: maps `len` bytes of the array map read-only and shared; the kernel checks
+        // the length against the map, and the mapping lives as long as the Program.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ,
+                libc::MAP_SHARED,
+                l.map.as_raw_fd(),
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(format!("mmap of the output map: {}", std::io::Error::last_os_error()));
+        }
+        let mut p = Program {
+            prog: l.prog,
+            _map: l.map,
+            mapping: Mapping { ptr: ptr as *const u8, len },
+            cap,
+            load_ns: 0,
+        };
+        // One walk proves the program runs (test_run may be refused separately).
+        p.run()?;
+        p.load_ns = t0.elapsed().as_nanos() as u64;
+        Ok(p)
+    }
+
+    /// Runs the walk: the number of thread groups written (at most `cap`), loading the program
+    /// again with more room when the system has more processes than the map holds (rare; ms).
+    fn run(&mut self) -> Result<u32, String> {
+        let n = loader::test_run(self.prog.as_raw_fd()).map_err(run_err)?;
+        if n <= self.cap {
+            return Ok(n);
+        }
+        *self = Program::load((n * 2).next_power_of_two())?;
+        Ok(loader::test_run(self.prog.as_raw_fd()).map_err(run_err)?.min(self.cap))
+    }
+
+    fn raw(&self, i: u32) -> &Raw {
+        raw_at(&self.mapping, i, self.cap)
+    }
+}
+
+/// One scanner's use of the shared program, with what its walks keep between scans.
+pub(crate) struct Walker {
+    program: Arc<Mutex<Program>>,
     page: u64,
     code_addrs: bool,
     /// Held `<pid>/comm` descriptors of workqueue workers.
@@ -119,13 +224,13 @@ pub(crate) struct Walker {
     /// Processes `/proc` lists that the walk never visits (on the VM we measured, its pid 1,
     /// which no BPF lookup finds): their `stat` is read from `/proc` through a held descriptor.
     extras: Vec<(u32, OwnedFd)>,
-    /// Nanoseconds the last load took (BTF parse, CO-RE, map, verification).
-    pub load_ns: u64,
+    /// Processes the last walk returned (a hint of what a walk costs).
+    pub last_returned: u32,
 }
 
 impl std::fmt::Debug for Walker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Walker").field("cap", &self.cap).finish_non_exhaustive()
+        f.debug_struct("Walker").field("extras", &self.extras.len()).finish_non_exhaustive()
     }
 }
 
@@ -156,21 +261,49 @@ fn page_size() -> u64 {
 }
 
 impl Walker {
-    /// Checks what the engine needs and loads the program. The error names the cause.
+    /// Checks what the engine needs and takes the process's program (loading it on first
+    /// use). The error names the cause.
     pub(crate) fn new(proc_root: &Path) -> Result<Walker, String> {
+        check_caps()?;
         check_pid_ns(proc_root)?;
         let threads = count_processes(proc_root);
         let cap = (threads * 2 + 1024).next_power_of_two().max(4096);
-        let mut w = Self::load(cap)?;
+        let mut w = Walker {
+            program: Program::shared(cap)?,
+            page: page_size(),
+            code_addrs: loader::effective_caps() & (1 << 19) != 0, // CAP_SYS_PTRACE
+            wq: HashMap::new(),
+            order: Vec::new(),
+            extras: Vec::new(),
+            last_returned: 0,
+        };
         w.find_extras(proc_root)?;
         Ok(w)
     }
 
+    /// Whether a walk of every process is cheaper than reading `stat` of `pids` processes
+    /// through sync: a walk costs ~0.1-0.3 us per process, an open/read/close of `stat` ~3-10
+    /// us (benches/bpf.rs), so the walk pays from about a sixteenth of the processes.
+    pub(crate) fn pays_for(&self, pids: usize) -> bool {
+        pids.saturating_mul(16) >= self.last_returned as usize
+    }
+
+    /// Nanoseconds the program took to load (once per process).
+    pub(crate) fn load_ns(&self) -> u64 {
+        lock(&self.program).load_ns
+    }
+
     /// Lists the proc root once and holds `stat` of the processes the walk does not visit.
     fn find_extras(&mut self, proc_root: &Path) -> Result<(), String> {
-        let n = loader::test_run(self.prog.as_raw_fd()).map_err(run_err)?.min(self.cap);
-        let mut walked: Vec<u32> = (0..n).map(|i| self.raw(i).tgid).collect();
-        walked.sort_unstable();
+        let walked = |program: &Mutex<Program>| -> Result<Vec<u32>, String> {
+            let mut p = lock(program);
+            let n = p.run()?;
+            let mut v: Vec<u32> = (0..n).map(|i| p.raw(i).tgid).collect();
+            v.sort_unstable();
+            Ok(v)
+        };
+        let before = walked(&self.program)?;
+        self.last_returned = before.len() as u32;
         let dir =
             std::fs::read_dir(proc_root).map_err(|e| format!("listing the proc root: {e}"))?;
         let root = sys::open_dir(
@@ -182,7 +315,7 @@ impl Walker {
             let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
                 continue;
             };
-            if walked.binary_search(&pid).is_ok() {
+            if before.binary_search(&pid).is_ok() {
                 continue;
             }
             let mut path = [0u8; 32];
@@ -192,58 +325,11 @@ impl Walker {
             }
         }
         // Created after the walk: seen by the next walk, not an extra.
-        let again = loader::test_run(self.prog.as_raw_fd()).map_err(run_err)?.min(self.cap);
-        let seen: Vec<u32> = (0..again).map(|i| self.raw(i).tgid).collect();
-        self.extras.retain(|(p, _)| !seen.contains(p));
-        Ok(())
-    }
-
-    fn load(cap: u32) -> Result<Walker, String> {
-        let t0 = Instant::now();
-        let vmlinux = std::fs::read("/sys/kernel/btf/vmlinux").map_err(|e| {
-            format!("no kernel BTF (/sys/kernel/btf/vmlinux: {e}; needs CONFIG_DEBUG_INFO_BTF)")
-        })?;
-        let l = loader::load(OBJECT, &vmlinux, RAW_SIZE as u32, cap)?;
-        drop(vmlinux);
-        let len = map_len(cap);
-        // SAFETY: maps `len` bytes of the array map read-only and shared; the kernel checks
-        // the length against the map, and the mapping lives as long as the Walker.
-        let ptr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ,
-                libc::MAP_SHARED,
-                l.map.as_raw_fd(),
-                0,
-            )
-        };
-        if ptr == libc::MAP_FAILED {
-            return Err(format!("mmap of the output map: {}", std::io::Error::last_os_error()));
+        if !self.extras.is_empty() {
+            let after = walked(&self.program)?;
+            self.extras.retain(|(p, _)| after.binary_search(p).is_err());
         }
-        let code_addrs = loader::effective_caps() & (1 << 19) != 0; // CAP_SYS_PTRACE
-        let mut w = Walker {
-            prog: l.prog,
-            _map: l.map,
-            mapping: Mapping { ptr: ptr as *const u8, len },
-            cap,
-            page: page_size(),
-            code_addrs,
-            wq: HashMap::new(),
-            order: Vec::new(),
-            extras: Vec::new(),
-            load_ns: 0,
-        };
-        // One walk proves the program runs (test_run may be refused separately).
-        loader::test_run(w.prog.as_raw_fd()).map_err(|e| {
-            format!("bpf(BPF_PROG_TEST_RUN): {}", std::io::Error::from_raw_os_error(e))
-        })?;
-        w.load_ns = t0.elapsed().as_nanos() as u64;
-        Ok(w)
-    }
-
-    fn raw(&self, i: u32) -> &Raw {
-        raw_at(&self.mapping, i, self.cap)
+        Ok(())
     }
 
     /// Walks every process; appends one record per process (ascending pid, `stat` filled) to
@@ -254,29 +340,18 @@ impl Walker {
         out: &mut Vec<ProcRecord>,
         arena: &mut Vec<u8>,
     ) -> Result<WalkStats, String> {
-        let mut n = loader::test_run(self.prog.as_raw_fd()).map_err(|e| {
-            format!("bpf(BPF_PROG_TEST_RUN): {}", std::io::Error::from_raw_os_error(e))
-        })?;
-        if n > self.cap {
-            // More processes than the map holds: load again with room (rare; ~ms).
-            let cap = (n * 2).next_power_of_two();
-            let wq = std::mem::take(&mut self.wq);
-            let extras = std::mem::take(&mut self.extras);
-            *self = Self::load(cap)?;
-            self.wq = wq;
-            self.extras = extras;
-            n = loader::test_run(self.prog.as_raw_fd()).map_err(|e| {
-                format!("bpf(BPF_PROG_TEST_RUN): {}", std::io::Error::from_raw_os_error(e))
-            })?;
-            n = n.min(self.cap);
-        }
+        let program = Arc::clone(&self.program);
+        let mut p = lock(&program);
+        let n = p.run()?;
         let mut order = std::mem::take(&mut self.order);
         order.clear();
-        order.extend((0..n).map(|i| (self.raw(i).tgid, i)));
+        order.extend((0..n).map(|i| (p.raw(i).tgid, i)));
         order.extend(self.extras.iter().enumerate().map(|(k, e)| (e.0, EXTRA | k as u32)));
-        // Stable sort: the walk order is creation order, a few ascending runs of pids, which
-        // the stable sort merges in linear time.
-        order.sort();
+        // The walk order is creation order: ascending until pids wrap around, so usually
+        // sorted already (a check in linear time).
+        if !order.is_sorted() {
+            order.sort_unstable();
+        }
         let mut st = WalkStats::default();
         for v in self.wq.values_mut() {
             v.2 = false;
@@ -297,7 +372,7 @@ impl Walker {
                 }
                 continue;
             }
-            let raw = raw_at(&self.mapping, i, self.cap);
+            let raw = p.raw(i);
             if raw.tgid != tgid {
                 continue;
             }
@@ -327,7 +402,9 @@ impl Walker {
             rec.read_mask |= crate::files::ProcFile::Stat.bit();
             st.returned += 1;
         }
+        drop(p);
         self.order = order;
+        self.last_returned = st.returned;
         self.wq.retain(|_, v| v.2);
         st.held = self.wq.len() as u32;
         Ok(st)
@@ -349,7 +426,7 @@ impl Walker {
 
     /// Runs the program only (benchmarks: the kernel's share of a walk).
     pub(crate) fn walk_only(&mut self) -> Option<u32> {
-        loader::test_run(self.prog.as_raw_fd()).ok()
+        lock(&self.program).run().ok()
     }
 }
 
@@ -358,7 +435,8 @@ fn raw_at(m: &Mapping, i: u32, cap: u32) -> &Raw {
     assert!(i < cap);
     // SAFETY: i < cap, the mapping holds `cap` records of RAW_SIZE bytes (8-aligned, page
     // aligned base) and stays mapped while `m` lives. The kernel writes it only during a
-    // test_run, which needs the Walker mutably, so not while this borrow lives.
+    // test_run, which needs the Program mutably (under its lock), so not while this borrow
+    // lives.
     unsafe { &*(m.ptr.add(i as usize * RAW_SIZE) as *const Raw) }
 }
 
