@@ -268,7 +268,7 @@ fn main() {
             }
             Err(e) => {
                 // A timing report, not a test: say why and stop (exit status 0).
-                println!("bpf engine unavailable: {e}");
+                println!("{e}"); // "bpf engine unavailable: <why>"
                 out.line(&[
                     ("kind", json_str("unavailable")),
                     ("reason", json_str(&e.to_string())),
