@@ -8,6 +8,9 @@ For each process count (default 500, 2000, 10000) it runs
     and the bench's own `procuring-summary.json` (processes per scan, memory probes);
   * the Go benchmarks (`go test -run '^$' -bench 'AllProcs|KeplerScan|KeplerFirstScan'`,
     PROCURING_BENCH_PROCS=N), parsing ns/op, cpu-ns/op, B/op and allocs/op;
+  * the bpf engine's bench (`cargo bench --bench bpf`, benches/bpf.rs) over this script's N
+    children, and once with its own children at 10 and 50 threads per process (2,000 threads):
+    bpf, sync, uring stat scans and the held-fd pread floor, interleaved, and the load cost;
 
 then writes the Markdown report and the plot. Raw results are kept in
 target/bench-report/results.json; `--render-only` re-renders from them.
@@ -35,6 +38,7 @@ import re
 import sys
 import time
 
+from bench.bpfbench import MIX_THREADS_TOTAL, build_bpf, run_bpf, run_bpf_mixes
 from bench.common import ROOT, WORK, log
 from bench.criterion import build, run_rust
 from bench.data import Data
@@ -61,6 +65,11 @@ def main():
                     help="runs of each Go benchmark (the report keeps the medians)")
     ap.add_argument("--skip-rust", action="store_true")
     ap.add_argument("--skip-go", action="store_true")
+    ap.add_argument("--skip-bpf", action="store_true", help="skip the bpf engine's bench (benches/bpf.rs)")
+    ap.add_argument("--bpf-batches", type=int, default=int(os.environ.get("PROCURING_REPORT_BPF_BATCHES", "30")),
+                    help="batches of 10 scans per method in the bpf bench (medians over them)")
+    ap.add_argument("--bpf-loads", type=int, default=int(os.environ.get("PROCURING_REPORT_BPF_LOADS", "10")),
+                    help="bpf scanner loads timed per run of the bpf bench")
     ap.add_argument("--out-dir", help="where BENCHMARKS.md and scan_cpu.png go (default docs/, quick: target/bench-report/quick)")
     ap.add_argument("--render-only", action="store_true", help="re-render from the saved results.json")
     ap.add_argument(
@@ -73,6 +82,7 @@ def main():
     if args.quick:
         args.counts = "200"
         args.time, args.warmup, args.go_benchtime = 0.3, 0.1, "3x"
+        args.bpf_batches, args.bpf_loads = 3, 3
     out_dir = args.out_dir or (os.path.join(WORK, "quick") if args.quick else os.path.join(ROOT, "docs"))
     work = os.path.join(WORK, "quick") if args.quick else WORK
     os.makedirs(work, exist_ok=True)
@@ -89,7 +99,7 @@ def main():
             if problems:
                 sys.exit(f"cannot run {n:,} processes: " + "; ".join(problems))
         params = {"time": args.time, "warmup": args.warmup, "samples": args.samples, "go_benchtime": args.go_benchtime,
-                  "go_count": args.go_count}
+                  "go_count": args.go_count, "bpf_batches": args.bpf_batches, "bpf_loads": args.bpf_loads}
         res = {"machine": machine(), "params": params, "runs": {}}
         if args.merge and os.path.exists(results_path):
             with open(results_path) as f:
@@ -97,12 +107,16 @@ def main():
             if old.get("params") != params:
                 sys.exit(f"--merge: saved results used {old.get('params')}, this run {params}: not comparable")
             res["runs"] = old["runs"]
-            parts = [p for p, skip in (("Rust", args.skip_rust), ("Go", args.skip_go)) if not skip]
+            if "bpf_mixes" in old:
+                res["bpf_mixes"] = old["bpf_mixes"]
+            parts = [p for p, skip in (("Rust", args.skip_rust), ("Go", args.skip_go), ("bpf", args.skip_bpf)) if not skip]
             res["reruns"] = old.get("reruns", []) + [
                 f"{' and '.join(parts)} at {', '.join(f'{n:,}' for n in counts)} children re-run on {res['machine']['date']}"
             ]
             res["machine"]["date"] = old["machine"]["date"]
         build()
+        if not args.skip_bpf:
+            build_bpf()
         t0 = time.time()
         for n in counts:
             outdir = os.path.join(work, f"n{n}")
@@ -114,12 +128,22 @@ def main():
             if not args.skip_go:
                 log(f"== Go benchmarks, {n:,} children")
                 run["go"] = run_go(n, args, outdir)
+            if not args.skip_bpf:
+                log(f"== bpf engine bench, {n:,} children (1 thread each)")
+                run["bpf"] = run_bpf(n, args, outdir)
             with open(results_path, "w") as f:
                 json.dump(res, f, indent=1)
             procs = run.get("rust", {}).get("meta", {}).get("procs")
             if procs and procs > n + 1000:
                 log(f"WARNING: {procs:,} processes per scan for {n:,} children: other work on the machine added "
                     f"{procs - n:,} processes; consider re-running this count with --counts {n} --merge")
+        if not args.skip_bpf:
+            # 2,000 threads in all (a --quick run: as many as its children).
+            total = min(MIX_THREADS_TOTAL, max(counts)) if args.quick else MIX_THREADS_TOTAL
+            log(f"== bpf engine bench, {total:,} threads as 10 and 50 threads per process (the bench's own children)")
+            res["bpf_mixes"] = run_bpf_mixes(args, os.path.join(work, "bpf-mixes"), total)
+            with open(results_path, "w") as f:
+                json.dump(res, f, indent=1)
         log(f"all runs done in {(time.time() - t0) / 60:.1f} min; raw results in {os.path.relpath(results_path, ROOT)}")
 
     d = Data(res)

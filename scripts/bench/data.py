@@ -60,6 +60,27 @@ class Data:
     def gprocs(self, n):
         return self.run(n).get("go", {}).get("procs")
 
+    def bpf(self, n):
+        """The bpf bench at n children, 1 thread each (scripts/bench/bpfbench.py), or None."""
+        return self.run(n).get("bpf")
+
+    def bpf_row(self, n, method):
+        """One method's row of the bpf bench at n children (mix 0: the report's children)."""
+        return ((self.bpf(n) or {}).get("mixes", {}).get("0", {})).get(method)
+
+    def bpf_cpu(self, n, method, unit="cpu_ns"):
+        r = self.bpf_row(n, method)
+        return r.get(unit) if r else None
+
+    def bpf_pp(self, n, method):
+        """CPU per process (ns) of a bpf bench method, over the processes present at its start."""
+        r = self.bpf_row(n, method)
+        return div(r["cpu_ns"], r.get("procs")) if r else None
+
+    def bpf_mixes(self):
+        """The bench's own 10- and 50-thread children (once per report), or None."""
+        return self.r.get("bpf_mixes")
+
     def rust_names(self, group):
         names = []
         for n in self.counts:

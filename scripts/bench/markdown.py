@@ -4,6 +4,7 @@ page's text around them.
 
 import os
 
+from .bpfreport import TARGET_COUNT, TARGET_KEPLER, TARGET_RUST, bpf_section
 from .common import ROOT, log
 from .data import FLOOR, div
 from .fmt import fmt_int, fmt_ms, fmt_ns, fmt_x, md_table
@@ -188,6 +189,7 @@ def write_md(d, path, png_name, res):
             f"{meta.get('nofile_soft', '–')} | {ru.get('seconds', '–')} s | {' '.join(ru.get('load_before', []))} | "
             f"{go.get('seconds', '–')} s | {' '.join(go.get('load_before', []))} |"
         )
+    mix_total = (d.bpf_mixes() or {}).get("threads_total", 2000)
     reruns = "".join(f"; {r}" for r in res.get("reruns", []))
     text = f"""# Benchmarks
 
@@ -222,7 +224,8 @@ The benches raise `RLIMIT_NOFILE` so that every process's `stat`, `status` and `
 ## Ratios
 
 "best possible" rows divide procfs by the matching syscall floor of `go/bench_test.go` (the same
-run): no implementation can beat that ratio, so a target above it is impossible on this machine.
+run): no implementation that reads the files can beat that ratio, so such a target is impossible on this
+machine. The `bpf` engine reads no file for `stat` (see "bpf engine"): neither floor bounds its rows.
 
 {ratios(d)}
 ## Rust: stat only (steady state)
@@ -298,6 +301,31 @@ cap there is half the hard limit. Per process divides by the processes present w
 started plus the children (≈).
 
 {go_tables(d)}
+## bpf engine
+
+The `bpf` engine (`EngineKind::Bpf`; Go `EngineBPF`) reads no file for `stat`: one run of a BPF
+program (`bpf/procuring.bpf.c`) walks every thread of the kernel's task list and returns one stat
+record per process, so the held-fd `pread` floor, the least a scan that reads `/proc/<pid>/stat`
+can cost, does not bound it. Issue #13's targets, at {TARGET_COUNT:,} processes: a Kepler
+steady-state scan through the Go API with the `bpf` engine at least {TARGET_KEPLER}× less CPU than
+prometheus/procfs, and the Rust stat scan at least {TARGET_RUST}× less than the held-fd `pread` floor.
+
+`benches/bpf.rs` (`cargo bench --bench bpf`, run by `scripts/bench/bpfbench.py`; its own loop, not
+criterion) measures interleaved, in batches of 10 scans, medians over the batches: the floor
+(`pread` of every process's `stat` through descriptors opened before timing), the `sync` and
+`uring` stat scans (`FileSet::STAT`, held descriptors), the `bpf` stat scan (walk plus records),
+and the BPF program alone (`bpf_walk_only`: the kernel's share of a `bpf` scan). CPU is user +
+system time of the bench process (`getrusage(RUSAGE_SELF)`); per process divides by the
+processes in `/proc` when the loop started; "floor / method" and "sync / method" above 1: the
+method is cheaper. At each count the bench scans this script's children (1 thread each); once,
+it starts its own children with 10 and with 50 threads each ({mix_total:,} threads in all), since the
+walk passes over every thread. "tasks" is the machine's thread count (`/proc/loadavg`).
+
+{bpf_section(d)}
+The load cost is paid once per scanner: reading the kernel's BTF, relocating, loading and
+verifying the program, mapping its output and one test walk (`bpf_load_ns` is that part as the
+library times it); every run of the bench measures it before its scans.
+
 ## Cost linearity
 
 CPU per process at each count, and its growth from the smallest to the largest count (1.00× is

@@ -3,6 +3,7 @@ floors), cost linearity across process counts, the io_uring verdict, the consist
 the headline.
 """
 
+from .bpfreport import headline_bpf, headline_targets, ratio_rows as bpf_ratio_rows
 from .data import FLOOR, FLOOR_BOUNDS, GO_FLOOR, div
 from .fmt import fmt_ms, fmt_ns, fmt_x, md_table
 
@@ -49,6 +50,8 @@ def ratios(d):
     rust_ratio("Rust 3-file scan wall: sync/held / sync/held-threads2", "3files", "sync/held", "sync/held-threads2", "wall")
     rust_ratio("Rust 3-file scan CPU: sync/held-threads2 / sync/held", "3files", "sync/held-threads2", "sync/held")
     rust_ratio("Rust listing: list-pids / getdents floor", "list", "sync/list-pids", FLOOR["list"])
+    # The bpf engine (benches/bpf.rs, its own interleaved loop; issue #13's targets).
+    rows += bpf_ratio_rows(d)
     lines.append(md_table(["ratio (> 1: the second is cheaper)"] + cols, rows))
     return "\n".join(lines) + "\n"
 
@@ -74,6 +77,9 @@ def linearity(d):
         ("Go KeplerScan/floor", lambda n: div(d.go(n, "KeplerScan/floor", "cpu-ns/op"), d.gprocs(n))),
         ("Go KeplerScan/procfs", lambda n: div(d.go(n, "KeplerScan/procfs", "cpu-ns/op"), d.gprocs(n))),
         ("Go KeplerScan/procuring-sync", lambda n: div(d.go(n, "KeplerScan/procuring-sync", "cpu-ns/op"), d.gprocs(n))),
+        ("Rust bpf scan (stat; bpf bench)", lambda n: d.bpf_pp(n, "bpf")),
+        ("Rust held-fd pread floor (stat; bpf bench)", lambda n: d.bpf_pp(n, "floor")),
+        ("Go KeplerScan/procuring-bpf", lambda n: div(d.go(n, "KeplerScan/procuring-bpf", "cpu-ns/op"), d.gprocs(n))),
         ("Go KeplerScan/procuring-sync-reuse-idle", lambda n: div(d.go(n, "KeplerScan/procuring-sync-reuse-idle", "cpu-ns/op"), d.gprocs(n))),
         ("Go KeplerFirstScan/floor", lambda n: div(d.go(n, "KeplerFirstScan/floor", "cpu-ns/op"), d.gprocs(n))),
         ("Go KeplerFirstScan/procfs", lambda n: div(d.go(n, "KeplerFirstScan/procfs", "cpu-ns/op"), d.gprocs(n))),
@@ -143,8 +149,10 @@ def sanity(d):
         for floor_name in GO_FLOOR.values():
             fl = d.go(n, floor_name, "cpu-ns/op")
             for name in d.go_names():
-                # ReuseIdleStat reads schedstat instead of stat: the stat floor does not bound it.
-                if name.split("/")[0] != floor_name.split("/")[0] or name == floor_name or "reuse-idle" in name:
+                # ReuseIdleStat reads schedstat instead of stat, and the bpf engine reads no file:
+                # the stat floor bounds neither.
+                if (name.split("/")[0] != floor_name.split("/")[0] or name == floor_name or "reuse-idle" in name
+                        or "bpf" in name):
                     continue
                 c = d.go(n, name, "cpu-ns/op")
                 if fl and c and fl > c:
@@ -153,7 +161,7 @@ def sanity(d):
 
 
 def headline(d):
-    out = []
+    out = [headline_targets(d).rstrip("\n")] if headline_targets(d) else []
     for n in d.counts:
         p = d.rprocs(n)
         flp, syp, urp, evp = (d.rpp(n, "stat", x) for x in (FLOOR["stat"], "sync/held", "uring/held", "sync/held-list-every-scan"))
@@ -181,5 +189,8 @@ def headline(d):
                 f"a Kepler steady-state scan costs {fmt_ms(kp)} ms CPU through procfs vs {fmt_ms(ks)} ms through "
                 f"procuring ({fmt_x(div(kp, ks))} less{best}){reuse}."
             )
+        bpf = headline_bpf(d, n)
+        if bpf:
+            parts.append(bpf[0].upper() + bpf[1:])
         out.append("- " + " ".join(parts))
     return "\n".join(out) + "\n"
