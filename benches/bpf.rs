@@ -301,7 +301,7 @@ fn main() {
     println!("|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|");
     for &threads in &mixes {
         // Mix 0: no children of its own, the processes already there (e.g. the report's).
-        let procs = if threads == 0 { 0 } else { (total / threads).max(1) };
+        let procs = total.checked_div(threads).map_or(0, |p| p.max(1));
         let kids = spawn(procs, threads.max(1));
         let (n_procs, n_tasks) = (proc_count(), tasks());
         let load0 = loadavg();

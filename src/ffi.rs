@@ -53,7 +53,8 @@ pub const PROCURING_ERR_ENGINE: i32 = -8;
 /// missing capability, no kernel BTF, verifier rejection, pid namespace).
 pub const PROCURING_ERR_BPF_UNAVAILABLE: i32 = -9;
 
-/// Engine: the measured default (see the README).
+/// Engine: the measured default (see the README): bpf when it loads, else sync; the engine
+/// reason says which and why.
 pub const PROCURING_ENGINE_AUTO: u32 = 0;
 /// Engine: io_uring (an error if the kernel refuses it).
 pub const PROCURING_ENGINE_URING: u32 = 1;
@@ -676,8 +677,8 @@ pub unsafe extern "C" fn procuring_engine_name(s: *const procuring_scanner) -> *
     }
 }
 
-/// Why this engine runs (the rule `auto` applied, or why io_uring was refused). Valid while
-/// the scanner lives; "" for a NULL scanner.
+/// Why this engine runs (the rule `auto` applied: bpf, or why not; or why io_uring was
+/// refused). Valid while the scanner lives; "" for a NULL scanner.
 ///
 /// # Safety
 /// `s` is NULL or a live handle; the string is valid until `s` is freed.

@@ -82,6 +82,9 @@ pub struct Scanner {
     bpf_scratch: Vec<ProcRecord>,
     bpf_arena: Vec<u8>,
     walk_stat: bool,
+    /// The first records of the snapshot that hold only what a walk sets (see
+    /// `Walker::walk`): 0 after any scan that is not a stat-only walk.
+    walk_clean: usize,
 }
 
 impl std::fmt::Debug for Scanner {
@@ -208,6 +211,7 @@ impl Scanner {
             bpf_scratch: Vec::new(),
             bpf_arena: Vec::new(),
             walk_stat: false,
+            walk_clean: 0,
         })
     }
 
@@ -258,12 +262,13 @@ impl Scanner {
         })
     }
 
-    /// The engine that runs (`Uring` or `Sync`, never `Auto`).
+    /// The engine that runs (`Uring`, `Sync` or `Bpf`, never `Auto`).
     pub fn engine(&self) -> EngineKind {
         self.engine_kind
     }
 
-    /// Why this engine runs: the rule `auto` applied, or the reason io_uring was refused.
+    /// Why this engine runs: the rule `auto` applied (bpf, or why bpf could not load), or the
+    /// reason io_uring was refused.
     pub fn engine_reason(&self) -> &str {
         &self.engine_reason
     }
@@ -356,11 +361,12 @@ impl Scanner {
         let stat_only = files.with(ProcFile::Stat) == FileSet::STAT && !skip_stat;
         let walker = self.bpf.as_mut().expect("bpf engine");
         if stat_only {
-            self.snap.records.clear();
             self.snap.arena.clear();
+            let clean = std::mem::take(&mut self.walk_clean);
             let st = walker
-                .walk(&self.root, &mut self.snap.records, &mut self.snap.arena)
+                .walk(&self.root, &mut self.snap.records, clean, &mut self.snap.arena)
                 .map_err(Error::BpfUnavailable)?;
+            self.walk_clean = self.snap.records.len();
             self.snap.stats = ScanStats {
                 listed: st.returned + st.vanished,
                 returned: st.returned,
@@ -374,9 +380,10 @@ impl Scanner {
         }
         let mut walked = std::mem::take(&mut self.bpf_scratch);
         let mut arena = std::mem::take(&mut self.bpf_arena);
-        walked.clear();
         arena.clear();
-        let r = walker.walk(&self.root, &mut walked, &mut arena).map_err(Error::BpfUnavailable);
+        let clean = walked.len();
+        let r =
+            walker.walk(&self.root, &mut walked, clean, &mut arena).map_err(Error::BpfUnavailable);
         self.bpf_scratch = walked;
         self.bpf_arena = arena;
         r?;
@@ -462,6 +469,7 @@ impl Scanner {
             let want = &self.pids;
             self.snap.records.retain(|r| want.binary_search(&(r.pid as u32)).is_ok());
             let found = self.snap.records.len() as u32;
+            self.walk_clean = found as usize;
             self.snap.stats.listed = want.len() as u32;
             self.snap.stats.returned = found;
             self.snap.stats.vanished = want.len() as u32 - found;
@@ -487,6 +495,7 @@ impl Scanner {
         self.merge();
         self.snap.stats = ScanStats { listed: self.pids.len() as u32, ..Default::default() };
         self.snap.arena.clear();
+        self.walk_clean = 0;
         self.snap.records.clear();
         self.snap.records.extend(
             self.entries.iter().map(|e| ProcRecord { pid: e.pid as i32, ..Default::default() }),

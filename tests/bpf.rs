@@ -622,6 +622,25 @@ fn scans_of_more_files_take_stat_and_the_pid_list_from_the_walk() {
             .collect();
         assert!(missing.is_empty(), "round {round}: listed, not walked: {missing:?}");
     }
+    // Stat-only scans after it (the second rewrites the first's records in place) carry
+    // nothing of the other files.
+    for _ in 0..2 {
+        let snap = s.scan().unwrap();
+        for r in snap.records() {
+            assert_eq!(r.read_set(), FileSet::STAT, "pid {}", r.pid);
+            assert_eq!(r.errors, [0; procuring::FILE_COUNT]);
+            assert_eq!((r.status.tgid, r.io.rchar, r.cmdline.len), (0, 0, 0));
+        }
+        for c in &kids.0 {
+            let r = snap.get(c.id() as i32).expect("stopped child");
+            let ignore: &[&str] = if r.stat_unset & STAT_UNSET_CODE_ADDRS != 0 {
+                &["startcode", "endcode", "startstack"]
+            } else {
+                &[]
+            };
+            assert_eq!(compare(snap, r, ignore), Some(vec![]));
+        }
+    }
     // A child gone between two scans is gone from the next, its held descriptors released.
     let gone = kids.0[0].id() as i32;
     drop(kids);

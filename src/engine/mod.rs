@@ -18,8 +18,11 @@ pub(crate) const NO_HANDLE: Handle = u32::MAX;
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum EngineKind {
-    /// Choose by the measured rule (see the README): `sync`, since every io_uring read of procfs
-    /// is punted to an io-wq worker and costs more CPU than a `pread` (re-measured by the benches).
+    /// Choose by the measured rule (see the README): `bpf` when it loads (CAP_BPF + CAP_PERFMON
+    /// or CAP_SYS_ADMIN, kernel BTF, a procfs root of the initial pid namespace without
+    /// `hidepid`), else `sync`, since every io_uring read of procfs is punted to an io-wq worker
+    /// and costs more CPU than a `pread` (re-measured by the benches). The engine reason says
+    /// which ran and why.
     #[default]
     Auto = 0,
     /// io_uring: batched `OPENAT` into direct descriptors, `READ`, `CLOSE`, hard-linked.
@@ -27,12 +30,13 @@ pub enum EngineKind {
     /// Plain `openat`/`pread`/`close`.
     Sync = 2,
     /// A BPF program walks every task once per scan and returns `stat` in binary (needs
-    /// CAP_BPF + CAP_PERFMON and kernel BTF); other files are read with `sync`.
+    /// CAP_BPF + CAP_PERFMON and kernel BTF); other files are read with `sync`. The program is
+    /// loaded once per process and shared by its scanners.
     Bpf = 3,
 }
 
 impl EngineKind {
-    /// `"auto"`, `"uring"` or `"sync"`.
+    /// `"auto"`, `"uring"`, `"sync"` or `"bpf"`.
     pub const fn name(self) -> &'static str {
         match self {
             EngineKind::Auto => "auto",

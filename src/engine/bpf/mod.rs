@@ -332,12 +332,15 @@ impl Walker {
         Ok(())
     }
 
-    /// Walks every process; appends one record per process (ascending pid, `stat` filled) to
-    /// `out`, and comm texts to `arena`.
+    /// Walks every process: `out` becomes one record per process (ascending pid, `stat`
+    /// filled), comm texts appended to `arena`. The first `clean` records of `out` must hold
+    /// nothing but what a walk sets (a previous walk's records): they are overwritten in place,
+    /// which spares rewriting the whole record (~700 bytes) of every process on every scan.
     pub(crate) fn walk(
         &mut self,
         root: &OwnedFd,
         out: &mut Vec<ProcRecord>,
+        clean: usize,
         arena: &mut Vec<u8>,
     ) -> Result<WalkStats, String> {
         let program = Arc::clone(&self.program);
@@ -347,10 +350,10 @@ impl Walker {
         order.clear();
         order.extend((0..n).map(|i| (p.raw(i).tgid, i)));
         order.extend(self.extras.iter().enumerate().map(|(k, e)| (e.0, EXTRA | k as u32)));
-        // The walk order is creation order: ascending until pids wrap around, so usually
-        // sorted already (a check in linear time).
+        // The walk order is creation order: ascending runs of pids (a new run where pids
+        // wrapped around), which the stable sort merges in linear time.
         if !order.is_sorted() {
-            order.sort_unstable();
+            order.sort();
         }
         let mut st = WalkStats::default();
         for v in self.wq.values_mut() {
@@ -363,12 +366,11 @@ impl Walker {
             }
             prev = tgid;
             if i & EXTRA != 0 {
-                match self.read_extra((i & !EXTRA) as usize, arena) {
-                    Some(rec) => {
-                        out.push(rec);
-                        st.returned += 1;
-                    }
-                    None => st.vanished += 1,
+                let rec = slot(out, clean, st.returned as usize);
+                if self.read_extra((i & !EXTRA) as usize, rec, arena) {
+                    st.returned += 1;
+                } else {
+                    st.vanished += 1;
                 }
                 continue;
             }
@@ -387,22 +389,20 @@ impl Walker {
                 st.vanished += 1;
                 continue;
             };
-            // Filled in place: a record is ~800 bytes, a copy per process shows in profiles.
-            out.resize_with(out.len() + 1, ProcRecord::default);
-            let rec = out.last_mut().expect("just pushed");
+            let rec = slot(out, clean, st.returned as usize);
             rec.pid = tgid as i32;
             rec.state = state_letter(raw.state, raw.exit_state);
             fill_stat(raw, &mut rec.stat, self.page, self.code_addrs);
             rec.stat.comm = comm;
-            if !self.code_addrs && raw.has_mm != 0 {
-                rec.stat_unset |= STAT_UNSET_CODE_ADDRS;
-            }
+            rec.stat_unset =
+                if !self.code_addrs && raw.has_mm != 0 { STAT_UNSET_CODE_ADDRS } else { 0 };
             rec.runtime_ns = raw.runtime;
-            rec.extra_mask |= EXTRA_RUNTIME_NS;
-            rec.read_mask |= crate::files::ProcFile::Stat.bit();
+            rec.extra_mask = EXTRA_RUNTIME_NS;
+            rec.read_mask = crate::files::ProcFile::Stat.bit();
             st.returned += 1;
         }
         drop(p);
+        out.truncate(st.returned as usize);
         self.order = order;
         self.last_returned = st.returned;
         self.wq.retain(|_, v| v.2);
@@ -410,24 +410,42 @@ impl Walker {
         Ok(st)
     }
 
-    /// `stat` of a process the walk does not visit, from `/proc` (no `runtime_ns`).
-    fn read_extra(&mut self, k: usize, arena: &mut Vec<u8>) -> Option<ProcRecord> {
+    /// `stat` of a process the walk does not visit, from `/proc` (no `runtime_ns`), into
+    /// `rec`; false when it is gone.
+    fn read_extra(&mut self, k: usize, rec: &mut ProcRecord, arena: &mut Vec<u8>) -> bool {
         let (pid, fd) = &self.extras[k];
         let mut buf = [0u8; 1024];
-        let len = sys::pread(fd.as_raw_fd(), &mut buf, 0).ok()?;
-        let mut rec = ProcRecord { pid: *pid as i32, ..Default::default() };
-        let (comm, state) =
-            crate::parse::stat::parse_with_state(&buf[..len], &mut rec.stat).ok()?;
-        rec.stat.comm = push(arena, comm);
+        let Ok(len) = sys::pread(fd.as_raw_fd(), &mut buf, 0) else { return false };
+        let mut stat = StatFields::default();
+        let Ok((comm, state)) = crate::parse::stat::parse_with_state(&buf[..len], &mut stat) else {
+            return false;
+        };
+        stat.comm = push(arena, comm);
+        rec.pid = *pid as i32;
         rec.state = state;
-        rec.read_mask |= crate::files::ProcFile::Stat.bit();
-        Some(rec)
+        rec.stat = stat;
+        rec.stat_unset = 0;
+        rec.runtime_ns = 0;
+        rec.extra_mask = 0;
+        rec.read_mask = crate::files::ProcFile::Stat.bit();
+        true
     }
 
     /// Runs the program only (benchmarks: the kernel's share of a walk).
     pub(crate) fn walk_only(&mut self) -> Option<u32> {
         lock(&self.program).run().ok()
     }
+}
+
+/// Record `k` of `out`, to be overwritten: in place below `clean` (see [`Walker::walk`]),
+/// else reset to the default or appended.
+fn slot(out: &mut Vec<ProcRecord>, clean: usize, k: usize) -> &mut ProcRecord {
+    if k >= out.len() {
+        out.push(ProcRecord::default());
+    } else if k >= clean {
+        out[k] = ProcRecord::default();
+    }
+    &mut out[k]
 }
 
 /// Record `i` of the mapping.
@@ -504,7 +522,12 @@ pub(crate) fn cputime_adjust(rtime: u64, utime: u64, stime: u64, prev: (u64, u64
     } else if utime == 0 {
         rtime
     } else {
-        let s = (stime as u128 * rtime as u128 / (stime as u128 + utime as u128)) as u64;
+        // mul_u64_u64_div_u64: in 64 bits when the product fits (a 128-bit division is a
+        // library call that showed in profiles).
+        let s = match (stime.checked_mul(rtime), stime.checked_add(utime)) {
+            (Some(p), Some(d)) => p / d,
+            _ => (stime as u128 * rtime as u128 / (stime as u128 + utime as u128)) as u64,
+        };
         s.min(rtime)
     };
     if st < ps {
@@ -525,47 +548,50 @@ fn encode_dev(major: u32, minor: u32) -> u32 {
     (mi & 0xff) | (ma << 8) | ((mi & !0xff) << 12)
 }
 
+/// Sets every field of `s` but `comm` from `r`, as `/proc/<pid>/stat` prints them.
 fn fill_stat(r: &Raw, s: &mut StatFields, page: u64, code_addrs: bool) {
     let mm = r.has_mm != 0;
-    s.ppid = r.ppid as i64;
-    s.pgrp = r.pgrp as i64;
-    s.session = r.session as i64;
-    if r.has_tty != 0 {
+    let (tty, tpgid) = if r.has_tty != 0 {
         let minor = (r.tty_minor_start as u32).wrapping_add(r.tty_index as u32);
-        s.tty = encode_dev(r.tty_major as u32, minor) as i32 as i64;
-        s.tpgid = r.tpgid as i64;
+        (encode_dev(r.tty_major as u32, minor) as i32 as i64, r.tpgid as i64)
     } else {
-        s.tty = 0;
-        s.tpgid = -1;
-    }
-    s.flags = r.flags as u64;
-    s.minflt = r.min_flt;
-    s.cminflt = r.cmin_flt;
-    s.majflt = r.maj_flt;
-    s.cmajflt = r.cmaj_flt;
+        (0, -1)
+    };
     let (ut, st) = cputime_adjust(r.runtime, r.utime, r.stime, (r.prev_utime, r.prev_stime));
-    s.utime = ut / NS_PER_TICK;
-    s.stime = st / NS_PER_TICK;
-    s.cutime = (r.cutime / NS_PER_TICK) as i64;
-    s.cstime = (r.cstime / NS_PER_TICK) as i64;
-    s.priority = r.prio as i64 - 100;
-    s.nice = r.static_prio as i64 - 120;
-    s.num_threads = r.nr_threads as i64;
-    s.starttime = r.start_boottime / NS_PER_TICK;
-    s.vsize = if mm { r.total_vm * page } else { 0 };
-    s.rss = if mm { r.rss_file.max(0) + r.rss_anon.max(0) + r.rss_shmem.max(0) } else { 0 };
-    s.rsslim = r.rsslim;
-    if mm && code_addrs {
-        s.startcode = r.start_code;
-        s.endcode = r.end_code;
-        s.startstack = r.start_stack;
-    }
-    s.processor = r.cpu as u64;
-    s.rt_priority = r.rt_priority as u64;
-    s.policy = r.policy as u64;
-    s.delayacct_blkio_ticks = r.blkio_delay / NS_PER_TICK;
-    s.guest_time = (r.gtime / NS_PER_TICK) as i64;
-    s.cguest_time = (r.cgtime / NS_PER_TICK) as i64;
+    let code = mm && code_addrs;
+    *s = StatFields {
+        comm: s.comm,
+        ppid: r.ppid as i64,
+        pgrp: r.pgrp as i64,
+        session: r.session as i64,
+        tty,
+        tpgid,
+        flags: r.flags as u64,
+        minflt: r.min_flt,
+        cminflt: r.cmin_flt,
+        majflt: r.maj_flt,
+        cmajflt: r.cmaj_flt,
+        utime: ut / NS_PER_TICK,
+        stime: st / NS_PER_TICK,
+        cutime: (r.cutime / NS_PER_TICK) as i64,
+        cstime: (r.cstime / NS_PER_TICK) as i64,
+        priority: r.prio as i64 - 100,
+        nice: r.static_prio as i64 - 120,
+        num_threads: r.nr_threads as i64,
+        starttime: r.start_boottime / NS_PER_TICK,
+        vsize: if mm { r.total_vm * page } else { 0 },
+        rss: if mm { r.rss_file.max(0) + r.rss_anon.max(0) + r.rss_shmem.max(0) } else { 0 },
+        rsslim: r.rsslim,
+        startcode: if code { r.start_code } else { 0 },
+        endcode: if code { r.end_code } else { 0 },
+        startstack: if code { r.start_stack } else { 0 },
+        processor: r.cpu as u64,
+        rt_priority: r.rt_priority as u64,
+        policy: r.policy as u64,
+        delayacct_blkio_ticks: r.blkio_delay / NS_PER_TICK,
+        guest_time: (r.gtime / NS_PER_TICK) as i64,
+        cguest_time: (r.cgtime / NS_PER_TICK) as i64,
+    };
 }
 
 /// The walk reports pids of the initial pid namespace: the proc root must show that namespace.
