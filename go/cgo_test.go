@@ -202,9 +202,21 @@ func TestSteadyStateAllocs(t *testing.T) {
 	}
 }
 
+// autoEngine is what auto picks here: bpf where the library can load it (root, or CAP_BPF +
+// CAP_PERFMON), else sync.
+func autoEngine() string {
+	fs, err := NewFSWithOptions("/proc", Options{Engine: EngineBPF})
+	if err != nil {
+		return EngineSync
+	}
+	fs.Close()
+	return EngineBPF
+}
+
 // TestEngineSelection: PROCURING_ENGINE picks the engine; an unknown one is an error.
 func TestEngineSelection(t *testing.T) {
-	for env, want := range map[string]string{"uring": EngineURing, "sync": EngineSync, "procfs": EngineProcfs, "": EngineSync, "auto": EngineSync} {
+	auto := autoEngine()
+	for env, want := range map[string]string{"uring": EngineURing, "sync": EngineSync, "procfs": EngineProcfs, "": auto, "auto": auto} {
 		t.Setenv(EnvEngine, env)
 		fs, err := NewFS("/proc")
 		if err != nil {
@@ -229,7 +241,8 @@ func TestEngineSelection(t *testing.T) {
 }
 
 // TestForcedURingRefused runs TestNoURingChild in a process where io_uring_setup fails
-// (seccomp): a forced uring must make NewFS fail with the cause, auto must use sync.
+// (seccomp): a forced uring must make NewFS fail with the cause, auto must use sync (or
+// bpf, which never uses io_uring).
 func TestForcedURingRefused(t *testing.T) {
 	if os.Getenv("PROCURING_TEST_CHILD") != "" {
 		t.Skip("in the child")
@@ -266,7 +279,7 @@ func TestNoURingChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	name, reason := fs.Engine()
-	if name != EngineSync {
+	if name != autoEngine() {
 		t.Fatalf("auto without io_uring: %s (%s)", name, reason)
 	}
 	ps, err := fs.AllProcs()

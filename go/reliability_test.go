@@ -70,7 +70,7 @@ func TestURingRefusedErrnoChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer fs.Close()
-	if got, reason := fs.Engine(); got != EngineSync {
+	if got, reason := fs.Engine(); got != autoEngine() {
 		t.Fatalf("auto with io_uring refused by %s: engine %s (%s)", name, got, reason)
 	}
 	self, err := fs.Self()
