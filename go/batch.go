@@ -175,6 +175,8 @@ type listing struct {
 	fs     *fsState
 	pids   []int32 // ascending; Proc.i indexes it
 	single bool    // one Proc not from AllProcs: every call reads again
+	// walk: made by the bpf engine's walk (FS.walkProcs): Comm answers from the stat batch.
+	walk bool
 
 	mu      sync.Mutex
 	src     [numFiles]atomic.Pointer[batch]
@@ -215,12 +217,12 @@ func (l *listing) demand() uint32 {
 // in it (negative: the batch does not have the process), reading it on first use.
 func (l *listing) get(f File, i int) (*batch, int, error) {
 	if b := l.src[f].Load(); b != nil {
-		return b, int(b.pos[i]), nil
+		return b, b.index(i), nil
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if b := l.src[f].Load(); b != nil {
-		return b, int(b.pos[i]), nil
+		return b, b.index(i), nil
 	}
 	w := l.win[f]
 	if w != nil && w.at[i].b != nil {
@@ -243,7 +245,7 @@ func (l *listing) get(f File, i int) (*batch, int, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	return b, int(b.pos[i]), nil
+	return b, b.index(i), nil
 }
 
 // nextUnread is the first listing index from i on that no window has read (len(at): none).
@@ -291,7 +293,11 @@ func (l *listing) readWindow(f File, w *windows, i int) (*batch, int, error) {
 // files the listing has not read yet and the files being read window by window in step
 // with f in a loop over the listing (Kepler asks five files of each new process in turn).
 func (l *listing) readAll(f File) (*batch, error) {
-	want := l.fs.sticky.Load() | 1<<f
+	want := l.fs.sticky.Load()
+	if l.walk {
+		want &^= 1 << FileComm // answered from stat (see Proc.Comm)
+	}
+	want |= 1 << f
 	if wf := l.win[f]; wf != nil {
 		for g := range numFiles {
 			if w := l.win[g]; w != nil && w.size > 1 && 2*w.size >= wf.size {
@@ -384,7 +390,8 @@ func (l *listing) reset() {
 
 // batch is one library scan copied into Go values. Immutable once built.
 type batch struct {
-	// pos maps a listing index to the record index (-1: gone); nil for a scan of all.
+	// pos maps a listing index to the record index (-1: gone); nil for a scan of all
+	// (whose records are the listing: the bpf engine's walk).
 	pos    []int32
 	heads  []recHead
 	stats  []ProcStat      // when stat was asked (always)
@@ -395,6 +402,14 @@ type batch struct {
 	// live: with stat asked of a listing's pids and some of them gone, the pids of the
 	// records (the processes later batches of the listing read).
 	live []int32
+}
+
+// index returns the record index of listing index i (negative: b does not have it).
+func (b *batch) index(i int) int {
+	if b.pos == nil {
+		return i
+	}
+	return int(b.pos[i])
 }
 
 // recHead is the per-process part of a record every batch has.

@@ -290,6 +290,9 @@ func (fs FS) AllProcs() (Procs, error) {
 		sort.Sort(ps)
 		return ps, nil
 	}
+	if st.engine == EngineBPF {
+		return fs.walkProcs()
+	}
 	pids, err := st.be.listPids()
 	if err != nil {
 		return Procs{}, err
@@ -302,6 +305,39 @@ func (fs FS) AllProcs() (Procs, error) {
 	for i, pid := range pids {
 		ps[i] = Proc{PID: int(pid), l: l, i: int32(i)}
 	}
+	return ps, nil
+}
+
+// walkProcs is AllProcs of the bpf engine: one library scan of every process (the BPF
+// walk lists them and reads their stat in one pass, no directory listing) is the listing
+// and its first batch, which also answers Comm (stat's comm; see Proc.Comm). Sticky files
+// other than stat and comm are read by the same scan (the library then lists /proc and
+// reads them through its sync path, as without the walk).
+func (fs FS) walkProcs() (Procs, error) {
+	st := fs.st
+	if prev := st.last.Load(); prev != nil {
+		st.sticky.Store(st.prefetch | prev.demand())
+	}
+	files := (st.sticky.Load() | 1<<FileStat) &^ (1 << FileComm)
+	b, err := st.be.scanAll(files, 0)
+	if err != nil {
+		return Procs{}, err
+	}
+	st.scans.Add(1)
+	n := len(b.heads)
+	l := &listing{fs: st, pids: make([]int32, n), walk: true}
+	ps := make(Procs, n)
+	for i := range b.heads {
+		pid := b.heads[i].pid
+		l.pids[i] = pid
+		ps[i] = Proc{PID: int(pid), l: l, i: int32(i)}
+	}
+	for g := range numFiles {
+		if files&(1<<g) != 0 {
+			l.src[g].Store(b)
+		}
+	}
+	st.last.Store(l)
 	return ps, nil
 }
 

@@ -68,6 +68,7 @@ import "C"
 import (
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"unsafe"
 
@@ -162,9 +163,19 @@ func newScanner(root string, engine, reuseIdleStat, identityCache C.uint32_t) (*
 	defer C.free(unsafe.Pointer(croot))
 	var s *C.procuring_scanner
 	var name, reason *C.char
-	var msg *C.char
-	if rc := C.pr_new(croot, engine, reuseIdleStat, identityCache, &s, &name, &reason, &msg); rc != 0 {
-		return nil, "", "", libErr("scanner_new", rc, msg)
+	for try := 0; ; try++ {
+		var msg *C.char
+		rc := C.pr_new(croot, engine, reuseIdleStat, identityCache, &s, &name, &reason, &msg)
+		if rc == 0 {
+			break
+		}
+		err := libErr("scanner_new", rc, msg)
+		// The kernel's verifier gives up with EAGAIN when a signal is pending, and the Go
+		// runtime signals its threads (preemption): load again, as libbpf does.
+		if rc != C.PROCURING_ERR_BPF_UNAVAILABLE || try == 4 ||
+			!strings.Contains(err.Error(), "(os error 11)") {
+			return nil, "", "", err
+		}
 	}
 	return s, C.GoString(name), C.GoString(reason), nil
 }
@@ -625,10 +636,18 @@ func (b *batch) starttime(pid int32, pids []int32, k *int) uint64 {
 	for *k < len(pids) && pids[*k] < pid {
 		*k++
 	}
-	if *k >= len(pids) || pids[*k] != pid || *k >= len(b.pos) {
+	if *k >= len(pids) || pids[*k] != pid {
 		return 0
 	}
-	ri := b.pos[*k]
+	var ri int
+	switch {
+	case b.pos == nil && *k < len(b.heads): // a walk: the records are the listing
+		ri = *k
+	case *k < len(b.pos):
+		ri = int(b.pos[*k])
+	default:
+		return 0
+	}
 	if ri < 0 || b.stats == nil || b.heads[ri].read&(1<<FileStat) == 0 {
 		return 0
 	}

@@ -305,6 +305,11 @@ func batchValue[T any](p Proc, f File, vals func(*batch) []T, viaProcfs func(pro
 
 // Comm returns the command name (/proc/<pid>/comm, trimmed).
 func (p Proc) Comm() (string, error) {
+	if p.l != nil && p.l.walk {
+		if s, ok, err := p.walkComm(); ok {
+			return s, err
+		}
+	}
 	s, err := p.ident(FileComm)
 	if err == errUseProcfs {
 		return p.Procfs().Comm()
@@ -313,6 +318,22 @@ func (p Proc) Comm() (string, error) {
 		return "", err
 	}
 	return trimComm(s), nil
+}
+
+// walkComm is Comm of a Proc of a bpf listing: the comm of the stat batch that has p (the
+// kernel prints /proc/<pid>/comm and stat's comm with the same function, and the walk's
+// stat comm is that text), trimmed as procfs trims the comm file. ok is false when the
+// batch has no stat of p (a process gone since the listing, after a Refresh): Comm then
+// reads the file.
+func (p Proc) walkComm() (s string, ok bool, err error) {
+	b, ri, err := p.l.get(FileStat, int(p.i))
+	if err != nil {
+		return "", true, err
+	}
+	if ri < 0 || b.heads[ri].read&(1<<FileStat) == 0 {
+		return "", false, nil
+	}
+	return trimComm(b.stats[ri].Comm), true, nil
 }
 
 // CmdLine returns the arguments of the process (/proc/<pid>/cmdline).
