@@ -250,7 +250,7 @@ func (p Proc) Stat() (ProcStat, error) {
 	if err != nil {
 		return ProcStat{}, err
 	}
-	s := b.stats[ri]
+	s := b.stat(ri)
 	s.PID = p.PID
 	s.fs = p.pfs()
 	return s, nil
@@ -333,7 +333,7 @@ func (p Proc) walkComm() (s string, ok bool, err error) {
 	if ri < 0 || b.heads[ri].read&(1<<FileStat) == 0 {
 		return "", false, nil
 	}
-	return trimComm(b.stats[ri].Comm), true, nil
+	return trimComm(b.comm(ri)), true, nil
 }
 
 // CmdLine returns the arguments of the process (/proc/<pid>/cmdline).
@@ -444,7 +444,9 @@ func (p Proc) batchFor(f File) (*batch, int, error) {
 			ri = -1
 		}
 	} else {
-		l.calls[f].Add(1)
+		if f != FileStat || !l.walk { // a walk always reads stat: no demand to count
+			l.calls[f].Add(1)
+		}
 		var err error
 		b, ri, err = l.get(f, int(p.i))
 		if err != nil {
