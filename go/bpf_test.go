@@ -11,6 +11,14 @@ import (
 	"github.com/prometheus/procfs"
 )
 
+// needBPF skips t when the bpf engine cannot load, with the reason.
+func needBPF(t testing.TB) {
+	t.Helper()
+	if _, err := bpfAvailable(); err != nil {
+		t.Skipf("bpf engine unavailable: %v", err)
+	}
+}
+
 // TestBPFAvailable says whether the bpf engine runs here (the differential tests include it
 // only then), and why not.
 func TestBPFAvailable(t *testing.T) {

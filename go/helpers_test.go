@@ -60,14 +60,6 @@ var bpfAvailable = sync.OnceValues(func() (bool, error) {
 	return true, nil
 })
 
-// needBPF skips t when the bpf engine cannot load, with the reason.
-func needBPF(t testing.TB) {
-	t.Helper()
-	if _, err := bpfAvailable(); err != nil {
-		t.Skipf("bpf engine unavailable: %v", err)
-	}
-}
-
 func mustFS(t testing.TB, root, engine string) FS {
 	t.Helper()
 	fs, err := NewFSWithOptions(root, Options{Engine: engine})
