@@ -4,6 +4,7 @@ package procuring
 
 import (
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -258,5 +259,47 @@ func BenchmarkBPFParts(b *testing.B) {
 			})
 			b.ReportMetric(float64(n), "procs")
 		})
+	}
+}
+
+// TestBPFOptions: the bpf engine with the options that change what a listing's first batch
+// reads (IdentityCache, ReuseIdleStat, Prefetch): identity values equal procfs's for our
+// children, and once a listing has shown what every process is asked, the next listing is
+// one scan.
+func TestBPFOptions(t *testing.T) {
+	needBPF(t)
+	kids := startKids(t)
+	for _, o := range []Options{
+		{Engine: EngineBPF, IdentityCache: true},
+		{Engine: EngineBPF, ReuseIdleStat: true},
+		{Engine: EngineBPF, Prefetch: []File{FileExe, FileCmdline}},
+	} {
+		fs, err := NewFSWithOptions("/proc", o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { fs.Close() })
+		for round := range 3 {
+			s0 := fs.ScanCount()
+			ps, err := fs.AllProcs()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range ps {
+				p.Stat()
+				p.Comm()
+				p.Executable()
+				p.CmdLine()
+			}
+			for pid, what := range kids.pids {
+				got, want := ourIdentity(ps[indexOf(ps, pid)]), procfsIdentityOf(t, pid)
+				if !reflect.DeepEqual(got, want) {
+					t.Errorf("%+v, listing %d, pid %d (%s):\n got %+v\nwant %+v (procfs)", o, round, pid, what, got, want)
+				}
+			}
+			if n := fs.ScanCount() - s0; round > 0 && n != 1 {
+				t.Errorf("%+v, listing %d: %d scans, want 1", o, round, n)
+			}
+		}
 	}
 }
