@@ -56,7 +56,7 @@ func readDirect(root string, f File, pids []int32) *batch {
 		}
 		if errno != 0 {
 			d.text = d.text[:start]
-			h.errs[f] = int32(errno)
+			b.setErr(i, f, int32(errno))
 			continue
 		}
 		h.read = 1 << f
@@ -422,6 +422,9 @@ type batch struct {
 	// (whose records are the listing: the bpf engine's walk).
 	pos   []int32
 	heads []recHead
+	// errs: per record, the status code of each file not read (nil while none failed: the
+	// usual listing, whose records all have what was asked).
+	errs [][numFiles]int32
 	// stats: when stat was asked (always), the library's record as is (pointer-free: one
 	// copy per process, nothing for the garbage collector to scan); Stat converts it.
 	stats []rawStat
@@ -448,8 +451,24 @@ func (b *batch) index(i int) int {
 type recHead struct {
 	pid   int32
 	read  uint32 // files read and parsed
-	errs  [numFiles]int32
-	state byte // stat's state letter
+	state byte   // stat's state letter
+}
+
+// err returns the library's status code of file f of record ri (0 when read, or when the
+// library did not report the file).
+func (b *batch) err(ri int, f File) int32 {
+	if b.errs == nil {
+		return 0
+	}
+	return b.errs[ri][f]
+}
+
+// setErr sets the status code of file f of record ri (made while b is built).
+func (b *batch) setErr(ri int, f File, code int32) {
+	if b.errs == nil {
+		b.errs = make([][numFiles]int32, len(b.heads))
+	}
+	b.errs[ri][f] = code
 }
 
 // strRef is a text of a batch: b.text[off:off+len] (procuring_str).
@@ -577,7 +596,7 @@ func (b *batch) record(i int, mask uint32, root string, pfs procfs.FS, r *Record
 			continue
 		}
 		if h.read&(1<<f) == 0 {
-			r.Errs[f] = codeErr(procPath(root, int(h.pid), f), f, h.errs[f])
+			r.Errs[f] = codeErr(procPath(root, int(h.pid), f), f, b.err(i, f))
 			if f == FileExe && os.IsNotExist(r.Errs[f]) {
 				r.Errs[f] = nil
 				r.read |= 1 << f

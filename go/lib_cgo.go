@@ -531,8 +531,10 @@ func build(snap *C.procuring_snapshot, files uint32, pids []int32, useCache bool
 		h.pid = int32(r.pid)
 		h.read = (read | cached) & files
 		if h.read != files { // errors are of files not read (the others are 0)
-			for k := range h.errs {
-				h.errs[k] = int32(r.errors[k])
+			for k := range numFiles {
+				if c := int32(r.errors[k]); c != 0 {
+					bt.setErr(i, k, c)
+				}
 			}
 		}
 		h.state = byte(r.state)

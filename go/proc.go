@@ -465,10 +465,11 @@ func (p Proc) fileErr(b *batch, ri int, f File) error {
 	if h.read&(1<<f) != 0 {
 		return nil
 	}
-	if h.errs[f] == codeParse {
+	code := b.err(ri, f)
+	if code == codeParse {
 		return p.parseErr(f) // errors.go: procfs's own error for the malformed file
 	}
-	return codeErr(p.path(f), f, h.errs[f])
+	return codeErr(p.path(f), f, code)
 }
 
 func (p Proc) path(f File) string {
