@@ -14,7 +14,7 @@ import (
 // TestScanAPI: FS.Scan returns the values the Proc methods return.
 func TestScanAPI(t *testing.T) {
 	kids := startKids(t)
-	for _, engine := range append(engines(), EngineProcfs) {
+	for _, engine := range append(liveEngines(), EngineProcfs) {
 		t.Run(engine, func(t *testing.T) {
 			fs := mustFS(t, "/proc", engine)
 			recs, err := fs.Scan(FileStatus, FileIO, FileComm, FileCmdline, FileExe, FileCgroup, FileEnviron, FileSchedstat)
@@ -72,7 +72,7 @@ func TestProcfsBridge(t *testing.T) {
 	if !procfsLayoutOK {
 		t.Error("procfs.Proc layout changed: Procfs() falls back to FS.Proc")
 	}
-	for _, engine := range append(engines(), EngineProcfs) {
+	for _, engine := range append(liveEngines(), EngineProcfs) {
 		fs := mustFS(t, "/proc", engine)
 		self, err := fs.Self()
 		if err != nil {

@@ -21,9 +21,20 @@ import (
 // slices of the batch and one string for all the texts.
 func readDirect(root string, f File, pids []int32) *batch {
 	n := len(pids)
-	b := &batch{pos: make([]int32, n), heads: make([]recHead, n), ids: make([]*identity, n)}
-	ids := make([]identity, n)
-	spans := make([][2]int, n)
+	var b *batch
+	var ids []identity
+	var spans [][2]int
+	var span1 [1][2]int
+	if n == 1 {
+		// One process (a window of one, or a Proc not from a listing): one allocation.
+		o := new(directOne)
+		b = &o.b
+		b.pos, b.heads, b.ids, ids, spans = o.pos[:], o.heads[:], o.ids[:], o.id[:], span1[:]
+	} else {
+		b = &batch{pos: make([]int32, n), heads: make([]recHead, n), ids: make([]*identity, n)}
+		ids = make([]identity, n)
+		spans = make([][2]int, n)
+	}
 	d := directBufs.Get().(*directBuf)
 	defer directBufs.Put(d)
 	d.text = d.text[:0]
@@ -45,7 +56,7 @@ func readDirect(root string, f File, pids []int32) *batch {
 		}
 		if errno != 0 {
 			d.text = d.text[:start]
-			h.errs[f] = int32(errno)
+			b.setErr(i, f, int32(errno))
 			continue
 		}
 		h.read = 1 << f
@@ -63,6 +74,15 @@ func readDirect(root string, f File, pids []int32) *batch {
 		d.text = make([]byte, 0, 4096) // a huge buffer is not kept for the next read
 	}
 	return b
+}
+
+// directOne is a batch of readDirect for one process, with its arrays.
+type directOne struct {
+	b     batch
+	pos   [1]int32
+	heads [1]recHead
+	ids   [1]*identity
+	id    [1]identity
 }
 
 // readDirect is readDirect of the FS's root, counted; ErrClosed after Close.
@@ -175,6 +195,8 @@ type listing struct {
 	fs     *fsState
 	pids   []int32 // ascending; Proc.i indexes it
 	single bool    // one Proc not from AllProcs: every call reads again
+	// walk: made by the bpf engine's walk (FS.walkProcs): Comm answers from the stat batch.
+	walk bool
 
 	mu      sync.Mutex
 	src     [numFiles]atomic.Pointer[batch]
@@ -215,12 +237,12 @@ func (l *listing) demand() uint32 {
 // in it (negative: the batch does not have the process), reading it on first use.
 func (l *listing) get(f File, i int) (*batch, int, error) {
 	if b := l.src[f].Load(); b != nil {
-		return b, int(b.pos[i]), nil
+		return b, b.index(i), nil
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if b := l.src[f].Load(); b != nil {
-		return b, int(b.pos[i]), nil
+		return b, b.index(i), nil
 	}
 	w := l.win[f]
 	if w != nil && w.at[i].b != nil {
@@ -243,7 +265,7 @@ func (l *listing) get(f File, i int) (*batch, int, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	return b, int(b.pos[i]), nil
+	return b, b.index(i), nil
 }
 
 // nextUnread is the first listing index from i on that no window has read (len(at): none).
@@ -256,11 +278,19 @@ func (w *windows) nextUnread(i int) int {
 
 // readWindow reads file f of up to w.size processes not read yet, from i on.
 func (l *listing) readWindow(f File, w *windows, i int) (*batch, int, error) {
-	idx := make([]int32, 0, w.size)
-	pids := make([]int32, 0, w.size)
-	for j := i; j < len(l.pids) && len(idx) < w.size; j = w.nextUnread(j + 1) {
-		idx = append(idx, int32(j))
-		pids = append(pids, l.pids[j])
+	var idx, pids []int32
+	var one [1]int32
+	if w.size == 1 {
+		// The usual window (a few processes asked, not adjacent): nothing to allocate.
+		one[0] = int32(i)
+		idx, pids = one[:], l.pids[i:i+1:i+1]
+	} else {
+		idx = make([]int32, 0, w.size)
+		pids = make([]int32, 0, w.size)
+		for j := i; j < len(l.pids) && len(idx) < w.size; j = w.nextUnread(j + 1) {
+			idx = append(idx, int32(j))
+			pids = append(pids, l.pids[j])
+		}
 	}
 	var b *batch
 	if identityMask&(1<<f) != 0 {
@@ -291,7 +321,11 @@ func (l *listing) readWindow(f File, w *windows, i int) (*batch, int, error) {
 // files the listing has not read yet and the files being read window by window in step
 // with f in a loop over the listing (Kepler asks five files of each new process in turn).
 func (l *listing) readAll(f File) (*batch, error) {
-	want := l.fs.sticky.Load() | 1<<f
+	want := l.fs.sticky.Load()
+	if l.walk {
+		want &^= 1 << FileComm // answered from stat (see Proc.Comm)
+	}
+	want |= 1 << f
 	if wf := l.win[f]; wf != nil {
 		for g := range numFiles {
 			if w := l.win[g]; w != nil && w.size > 1 && 2*w.size >= wf.size {
@@ -384,10 +418,18 @@ func (l *listing) reset() {
 
 // batch is one library scan copied into Go values. Immutable once built.
 type batch struct {
-	// pos maps a listing index to the record index (-1: gone); nil for a scan of all.
-	pos    []int32
-	heads  []recHead
-	stats  []ProcStat      // when stat was asked (always)
+	// pos maps a listing index to the record index (-1: gone); nil for a scan of all
+	// (whose records are the listing: the bpf engine's walk).
+	pos   []int32
+	heads []recHead
+	// errs: per record, the status code of each file not read (nil while none failed: the
+	// usual listing, whose records all have what was asked).
+	errs [][numFiles]int32
+	// stats: when stat was asked (always), the library's record as is (pointer-free: one
+	// copy per process, nothing for the garbage collector to scan); Stat converts it.
+	stats []rawStat
+	// text holds the texts of stats (comm) and status, cut from it without copies.
+	text   string
 	status []statusRec     // when status was asked
 	ios    []ProcIO        // when io was asked
 	scheds []ProcSchedstat // when schedstat was asked
@@ -397,11 +439,113 @@ type batch struct {
 	live []int32
 }
 
+// index returns the record index of listing index i (negative: b does not have it).
+func (b *batch) index(i int) int {
+	if b.pos == nil {
+		return i
+	}
+	return int(b.pos[i])
+}
+
 // recHead is the per-process part of a record every batch has.
 type recHead struct {
-	pid  int32
-	read uint32 // files read and parsed
-	errs [numFiles]int32
+	pid   int32
+	read  uint32 // files read and parsed
+	state byte   // stat's state letter
+}
+
+// err returns the library's status code of file f of record ri (0 when read, or when the
+// library did not report the file).
+func (b *batch) err(ri int, f File) int32 {
+	if b.errs == nil {
+		return 0
+	}
+	return b.errs[ri][f]
+}
+
+// setErr sets the status code of file f of record ri (made while b is built).
+func (b *batch) setErr(ri int, f File, code int32) {
+	if b.errs == nil {
+		b.errs = make([][numFiles]int32, len(b.heads))
+	}
+	b.errs[ri][f] = code
+}
+
+// strRef is a text of a batch: b.text[off:off+len] (procuring_str).
+type strRef struct {
+	off, len uint32
+}
+
+// rawStat is the library's procuring_stat, field for field (lib_cgo.go checks the layout):
+// copied from a record in one move.
+type rawStat struct {
+	comm                                                  strRef
+	ppid, pgrp, session, tty, tpgid                       int64
+	flags, minflt, cminflt, majflt, cmajflt, utime, stime uint64
+	cutime, cstime, priority, nice, numThreads            int64
+	starttime, vsize                                      uint64
+	rss                                                   int64
+	rsslim, startcode, endcode, startstack, processor     uint64
+	rtPriority, policy, delayacctBlkioTicks               uint64
+	guestTime, cguestTime                                 int64
+}
+
+// stateNames maps a state byte to a one-letter string without allocating.
+var stateNames = func() (t [256]string) {
+	for i := range t {
+		t[i] = string(rune(i))
+		if i >= 0x80 {
+			t[i] = string([]byte{byte(i)})
+		}
+	}
+	return
+}()
+
+// stat returns the stat of record ri (read by b).
+func (b *batch) stat(ri int) ProcStat {
+	c := &b.stats[ri]
+	h := &b.heads[ri]
+	return ProcStat{
+		PID:                 int(h.pid),
+		Comm:                b.text[c.comm.off : c.comm.off+c.comm.len],
+		State:               stateNames[h.state],
+		PPID:                int(c.ppid),
+		PGRP:                int(c.pgrp),
+		Session:             int(c.session),
+		TTY:                 int(c.tty),
+		TPGID:               int(c.tpgid),
+		Flags:               uint(c.flags),
+		MinFlt:              uint(c.minflt),
+		CMinFlt:             uint(c.cminflt),
+		MajFlt:              uint(c.majflt),
+		CMajFlt:             uint(c.cmajflt),
+		UTime:               uint(c.utime),
+		STime:               uint(c.stime),
+		CUTime:              int(c.cutime),
+		CSTime:              int(c.cstime),
+		Priority:            int(c.priority),
+		Nice:                int(c.nice),
+		NumThreads:          int(c.numThreads),
+		Starttime:           c.starttime,
+		VSize:               uint(c.vsize),
+		RSS:                 int(c.rss),
+		RSSLimit:            c.rsslim,
+		StartCode:           c.startcode,
+		EndCode:             c.endcode,
+		StartStack:          c.startstack,
+		Processor:           uint(c.processor),
+		RTPriority:          uint(c.rtPriority),
+		Policy:              uint(c.policy),
+		DelayAcctBlkIOTicks: c.delayacctBlkioTicks,
+		GuestTime:           int(c.guestTime),
+		CGuestTime:          int(c.cguestTime),
+	}
+}
+
+// comm returns stat's comm of record ri.
+func (b *batch) comm(ri int) string {
+	c := &b.stats[ri].comm
+	return b.text[c.off : c.off+c.len]
 }
 
 // statusRec is status without its list fields, parsed from their text on demand.
@@ -452,7 +596,7 @@ func (b *batch) record(i int, mask uint32, root string, pfs procfs.FS, r *Record
 			continue
 		}
 		if h.read&(1<<f) == 0 {
-			r.Errs[f] = codeErr(procPath(root, int(h.pid), f), f, h.errs[f])
+			r.Errs[f] = codeErr(procPath(root, int(h.pid), f), f, b.err(i, f))
 			if f == FileExe && os.IsNotExist(r.Errs[f]) {
 				r.Errs[f] = nil
 				r.read |= 1 << f
@@ -462,7 +606,7 @@ func (b *batch) record(i int, mask uint32, root string, pfs procfs.FS, r *Record
 		var err error
 		switch f {
 		case FileStat:
-			r.Stat = b.stats[i]
+			r.Stat = b.stat(i)
 			r.Stat.fs = pfs
 		case FileStatus:
 			r.Status, err = b.status[i].value(int(h.pid))

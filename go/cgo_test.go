@@ -409,7 +409,13 @@ func TestLeaks(t *testing.T) {
 
 // TestConcurrent uses one FS and its listings from many goroutines (run with -race).
 func TestConcurrent(t *testing.T) {
-	fs := mustFS(t, "/proc", EngineSync)
+	for _, engine := range liveEngines() {
+		t.Run(engine, func(t *testing.T) { testConcurrent(t, engine) })
+	}
+}
+
+func testConcurrent(t *testing.T, engine string) {
+	fs := mustFS(t, "/proc", engine)
 	var wg sync.WaitGroup
 	for g := range 8 {
 		wg.Add(1)

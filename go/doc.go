@@ -25,6 +25,17 @@
 // Proc.Refresh to read fresh values. A Proc made by NewProc, FS.Proc or Self is not part of
 // a listing: each of its calls reads the file again (one single-pid scan), as procfs does.
 //
+// With the bpf engine the listing itself is a batch: AllProcs is one library scan in which
+// a BPF program walks the kernel's task list, lists every process and reads its stat (no
+// directory listing of /proc, no file opened per process), and that batch answers Stat and
+// Comm of every Proc of the listing. Comm is stat's comm, trimmed as procfs trims the comm
+// file: the kernel prints /proc/<pid>/comm and the comm of stat with the same function,
+// and the walk's comm is that text (the library reads a workqueue worker's from /proc).
+// Values are therefore as of AllProcs: a process that exits after AllProcs still answers
+// Stat and Comm with the walk's values (with the other engines, as of the first Stat).
+// The other files (Executable, CmdLine, Cgroups, Environ, NewStatus, IO, Schedstat) are
+// read as with the sync engine, when asked.
+//
 // The first call of a file on a Proc not read yet reads a window of processes from it on
 // in listing order: one at first, twice as many while calls come in listing order, and the
 // whole listing in one scan once the windows would have read a quarter of it. The files that at least half
@@ -34,7 +45,8 @@
 //
 // # Engines and fallback
 //
-// FS.Engine reports which engine runs: "uring" or "sync" (libprocuring), or "procfs"
+// FS.Engine reports which engine runs: "uring", "sync" or "bpf" (libprocuring; bpf only
+// when asked for, and only on the live /proc: root or CAP_BPF + CAP_PERFMON), or "procfs"
 // (plain github.com/prometheus/procfs calls) with the reason: built without cgo, no
 // prebuilt library in this module for the platform, the library refused to start, or asked
 // for.
@@ -44,7 +56,7 @@
 // The module carries libprocuring prebuilt as a static archive for linux/amd64 (lib/), which
 // cgo links into the binary: no Rust toolchain and no shared library are needed. With the
 // build tag procuring_system it links the installed library through pkg-config instead. The environment variable PROCURING_ENGINE
-// (auto, uring, sync, procfs) or Options.Engine forces one; a forced engine that cannot run
+// (auto, uring, sync, bpf, procfs) or Options.Engine forces one; a forced engine that cannot run
 // makes NewFS fail with the cause instead of silently using another.
 //
 // Proc.Procfs returns the plain procfs.Proc of the same process.

@@ -203,7 +203,7 @@ func checkExact(t *testing.T, fs FS, pid int, what string) identityOf {
 // exactFSs are the FSs the tests use, one per engine, with the default options.
 func exactFSs(t *testing.T) map[string]FS {
 	m := map[string]FS{}
-	for _, e := range []string{EngineURing, EngineSync} {
+	for _, e := range liveEngines() {
 		m[e] = mustFS(t, "/proc", e)
 	}
 	return m

@@ -51,7 +51,7 @@ func (e *LibraryError) Error() string {
 // ErrClosed is returned by calls on an FS after Close.
 var ErrClosed = errors.New("procuring: FS is closed")
 
-// EnvEngine is the environment variable that forces an engine: auto, uring, sync or procfs.
+// EnvEngine is the environment variable that forces an engine: auto, uring, sync, bpf or procfs.
 const EnvEngine = "PROCURING_ENGINE"
 
 // Engine names reported by FS.Engine and accepted by Options.Engine.
@@ -79,7 +79,8 @@ type Options struct {
 	// Starttime are exact; what other processes or the kernel change while a process
 	// sleeps (State of a process woken but not yet run, PPID, TPGID, Flags, Priority,
 	// Nice, Policy, RTPriority, RSS, RSSLimit, Processor) may be as old as its last run.
-	// For collectors that want CPU time, such as Kepler. Ignored by the procfs engine.
+	// For collectors that want CPU time, such as Kepler. Ignored by the procfs engine, and
+	// by the bpf engine's listings (its walk reads the stat of every process for less).
 	ReuseIdleStat bool
 	// IdentityCache: comm, cmdline, exe, cgroup and environ are read once per process
 	// lifetime (pid, starttime) and served from the library's cache afterwards, instead of
@@ -269,7 +270,8 @@ func NewProc(pid int) (Proc, error) {
 	return fs.Proc(pid)
 }
 
-// AllProcs lists the processes of fs (one directory pass, no file read), in ascending
+// AllProcs lists the processes of fs (one directory pass, no file read; with the bpf
+// engine, one BPF walk that also reads stat and comm of every process), in ascending
 // pid order. The Procs share one listing: a file is read for all of them in one batch
 // when most of them ask for it, else for the few that do (see the package documentation).
 func (fs FS) AllProcs() (Procs, error) {
@@ -290,6 +292,9 @@ func (fs FS) AllProcs() (Procs, error) {
 		sort.Sort(ps)
 		return ps, nil
 	}
+	if st.engine == EngineBPF {
+		return fs.walkProcs()
+	}
 	pids, err := st.be.listPids()
 	if err != nil {
 		return Procs{}, err
@@ -302,6 +307,39 @@ func (fs FS) AllProcs() (Procs, error) {
 	for i, pid := range pids {
 		ps[i] = Proc{PID: int(pid), l: l, i: int32(i)}
 	}
+	return ps, nil
+}
+
+// walkProcs is AllProcs of the bpf engine: one library scan of every process (the BPF
+// walk lists them and reads their stat in one pass, no directory listing) is the listing
+// and its first batch, which also answers Comm (stat's comm; see Proc.Comm). Sticky files
+// other than stat and comm are read by the same scan (the library then lists /proc and
+// reads them through its sync path, as without the walk).
+func (fs FS) walkProcs() (Procs, error) {
+	st := fs.st
+	if prev := st.last.Load(); prev != nil {
+		st.sticky.Store(st.prefetch | prev.demand())
+	}
+	files := (st.sticky.Load() | 1<<FileStat) &^ (1 << FileComm)
+	b, err := st.be.scanAll(files, 0)
+	if err != nil {
+		return Procs{}, err
+	}
+	st.scans.Add(1)
+	n := len(b.heads)
+	l := &listing{fs: st, pids: make([]int32, n), walk: true}
+	ps := make(Procs, n)
+	for i := range b.heads {
+		pid := b.heads[i].pid
+		l.pids[i] = pid
+		ps[i] = Proc{PID: int(pid), l: l, i: int32(i)}
+	}
+	for g := range numFiles {
+		if files&(1<<g) != 0 {
+			l.src[g].Store(b)
+		}
+	}
+	st.last.Store(l)
 	return ps, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"reflect"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 
@@ -37,6 +38,27 @@ func engines() []string {
 	}
 	return []string{EngineProcfs}
 }
+
+// liveEngines are the engines of the differential tests on /proc: engines(), and bpf when
+// it can load here (root, or CAP_BPF + CAP_PERFMON; it reads only the live /proc, not the
+// directory trees of the crafted and fixture tests). Without it the bpf cases are left out
+// (TestBPFAvailable says why).
+func liveEngines() []string {
+	if _, err := bpfAvailable(); err != nil {
+		return engines()
+	}
+	return append(engines(), EngineBPF)
+}
+
+// bpfAvailable reports whether the bpf engine loads on /proc (the error says why not).
+var bpfAvailable = sync.OnceValues(func() (bool, error) {
+	fs, err := NewFSWithOptions("/proc", Options{Engine: EngineBPF})
+	if err != nil {
+		return false, err
+	}
+	fs.Close()
+	return true, nil
+})
 
 func mustFS(t testing.TB, root, engine string) FS {
 	t.Helper()

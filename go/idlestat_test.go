@@ -19,6 +19,7 @@ func TestReuseIdleStat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Not bpf: its walk reads the stat of every process in one pass, and reuses none.
 	for _, engine := range engines() {
 		t.Run(engine, func(t *testing.T) {
 			fs, err := NewFSWithOptions("/proc", Options{Engine: engine, ReuseIdleStat: true})

@@ -68,6 +68,7 @@ import "C"
 import (
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"unsafe"
 
@@ -93,6 +94,7 @@ type cScanner struct {
 	mu   sync.Mutex
 	c    *C.procuring_scanner
 	snap C.procuring_snapshot // view of the last scan (guarded by mu)
+	msg  *C.char              // error message of the last scan (a field: no allocation per scan)
 }
 
 func (s *cScanner) free() {
@@ -142,17 +144,6 @@ type identRef struct {
 	id    *identity
 }
 
-// stateNames maps a state byte to a one-letter string without allocating.
-var stateNames = func() (t [256]string) {
-	for i := range t {
-		t[i] = string(rune(i))
-		if i >= 0x80 {
-			t[i] = string([]byte{byte(i)})
-		}
-	}
-	return
-}()
-
 // scanOmitCached (PROCURING_SCAN_OMIT_CACHED): identity texts served from the cache are
 // not copied to the arena (with Options.IdentityCache; the Go side keeps its copies).
 const scanOmitCached = 4
@@ -162,9 +153,19 @@ func newScanner(root string, engine, reuseIdleStat, identityCache C.uint32_t) (*
 	defer C.free(unsafe.Pointer(croot))
 	var s *C.procuring_scanner
 	var name, reason *C.char
-	var msg *C.char
-	if rc := C.pr_new(croot, engine, reuseIdleStat, identityCache, &s, &name, &reason, &msg); rc != 0 {
-		return nil, "", "", libErr("scanner_new", rc, msg)
+	for try := 0; ; try++ {
+		var msg *C.char
+		rc := C.pr_new(croot, engine, reuseIdleStat, identityCache, &s, &name, &reason, &msg)
+		if rc == 0 {
+			break
+		}
+		err := libErr("scanner_new", rc, msg)
+		// The kernel's verifier gives up with EAGAIN when a signal is pending, and the Go
+		// runtime signals its threads (preemption): load again, as libbpf does.
+		if rc != C.PROCURING_ERR_BPF_UNAVAILABLE || try == 4 ||
+			!strings.Contains(err.Error(), "(os error 11)") {
+			return nil, "", "", err
+		}
 	}
 	return s, C.GoString(name), C.GoString(reason), nil
 }
@@ -361,9 +362,9 @@ func (s *cScanner) scan(files, flags uint32, pids []int32) (*C.procuring_snapsho
 	if len(pids) > 0 {
 		p = (*C.int32_t)(unsafe.Pointer(&pids[0]))
 	}
-	var msg *C.char
-	if rc := C.pr_scan(s.c, C.uint32_t(files), C.uint32_t(flags), p, C.size_t(len(pids)), &s.snap, &msg); rc != 0 {
-		return nil, libErr("scan_files", rc, msg)
+	s.msg = nil
+	if rc := C.pr_scan(s.c, C.uint32_t(files), C.uint32_t(flags), p, C.size_t(len(pids)), &s.snap, &s.msg); rc != 0 {
+		return nil, libErr("scan_files", rc, s.msg)
 	}
 	return &s.snap, nil
 }
@@ -414,7 +415,14 @@ func build(snap *C.procuring_snapshot, files uint32, pids []int32, useCache bool
 	base := len(next)
 	need := 0
 	j, k := 0, 0
-	for i := range recs {
+	// A scan of all processes for stat alone (the bpf engine's walk: its arena is their
+	// comms) keeps the arena whole, copied in one move: the records' offsets stay valid.
+	whole := pids == nil && !useCache && files == statBit
+	pass1 := recs
+	if whole {
+		pass1 = nil // nothing to count
+	}
+	for i := range pass1 {
 		r := &recs[i]
 		read := uint32(r.read_mask)
 		cached := uint32(r.cached_mask) & idFiles
@@ -471,7 +479,7 @@ func build(snap *C.procuring_snapshot, files uint32, pids []int32, useCache bool
 
 	bt := &batch{heads: make([]recHead, n)}
 	if files&statBit != 0 {
-		bt.stats = make([]ProcStat, n)
+		bt.stats = make([]rawStat, n)
 	}
 	if files&statusBit != 0 {
 		bt.status = make([]statusRec, n)
@@ -490,14 +498,28 @@ func build(snap *C.procuring_snapshot, files uint32, pids []int32, useCache bool
 		}
 	}
 
-	buf := make([]byte, 0, need)
-	take := func(s C.procuring_str) string {
-		if s.len == 0 {
-			return ""
+	// One array for every text of the batch (need bytes: never reallocated), which the
+	// strings of the batch are cut from.
+	var buf []byte
+	if whole {
+		bt.text = string(arena)
+	} else {
+		buf = make([]byte, 0, need)
+		if need > 0 {
+			bt.text = unsafe.String(&buf[:1][0], need)
+		}
+	}
+	takeRef := func(s C.procuring_str) strRef {
+		if whole {
+			return strRef{off: uint32(s.off), len: uint32(s.len)}
 		}
 		start := len(buf)
 		buf = append(buf, arena[s.off:s.off+s.len]...)
-		return unsafe.String(&buf[start], int(s.len))
+		return strRef{off: uint32(start), len: uint32(s.len)}
+	}
+	take := func(s C.procuring_str) string {
+		r := takeRef(s)
+		return bt.text[r.off : r.off+r.len]
 	}
 
 	// Pass 2: copy.
@@ -508,11 +530,18 @@ func build(snap *C.procuring_snapshot, files uint32, pids []int32, useCache bool
 		h := &bt.heads[i]
 		h.pid = int32(r.pid)
 		h.read = (read | cached) & files
-		for k := range h.errs {
-			h.errs[k] = int32(r.errors[k])
+		if h.read != files { // errors are of files not read (the others are 0)
+			for k := range numFiles {
+				if c := int32(r.errors[k]); c != 0 {
+					bt.setErr(i, k, c)
+				}
+			}
 		}
+		h.state = byte(r.state)
 		if bt.stats != nil && read&statBit != 0 {
-			bt.stats[i] = statOf(r, take(r.stat.comm))
+			rs := &bt.stats[i]
+			*rs = *(*rawStat)(unsafe.Pointer(&r.stat))
+			rs.comm = takeRef(r.stat.comm)
 		}
 		if bt.status != nil && read&statusBit != 0 {
 			c := &r.status
@@ -625,53 +654,22 @@ func (b *batch) starttime(pid int32, pids []int32, k *int) uint64 {
 	for *k < len(pids) && pids[*k] < pid {
 		*k++
 	}
-	if *k >= len(pids) || pids[*k] != pid || *k >= len(b.pos) {
+	if *k >= len(pids) || pids[*k] != pid {
 		return 0
 	}
-	ri := b.pos[*k]
+	var ri int
+	switch {
+	case b.pos == nil && *k < len(b.heads): // a walk: the records are the listing
+		ri = *k
+	case *k < len(b.pos):
+		ri = int(b.pos[*k])
+	default:
+		return 0
+	}
 	if ri < 0 || b.stats == nil || b.heads[ri].read&(1<<FileStat) == 0 {
 		return 0
 	}
-	return b.stats[ri].Starttime
-}
-
-func statOf(r *C.procuring_record, comm string) ProcStat {
-	c := &r.stat
-	return ProcStat{
-		PID:                 int(r.pid),
-		Comm:                comm,
-		State:               stateNames[byte(r.state)],
-		PPID:                int(c.ppid),
-		PGRP:                int(c.pgrp),
-		Session:             int(c.session),
-		TTY:                 int(c.tty),
-		TPGID:               int(c.tpgid),
-		Flags:               uint(c.flags),
-		MinFlt:              uint(c.minflt),
-		CMinFlt:             uint(c.cminflt),
-		MajFlt:              uint(c.majflt),
-		CMajFlt:             uint(c.cmajflt),
-		UTime:               uint(c.utime),
-		STime:               uint(c.stime),
-		CUTime:              int(c.cutime),
-		CSTime:              int(c.cstime),
-		Priority:            int(c.priority),
-		Nice:                int(c.nice),
-		NumThreads:          int(c.num_threads),
-		Starttime:           uint64(c.starttime),
-		VSize:               uint(c.vsize),
-		RSS:                 int(c.rss),
-		RSSLimit:            uint64(c.rsslim),
-		StartCode:           uint64(c.startcode),
-		EndCode:             uint64(c.endcode),
-		StartStack:          uint64(c.startstack),
-		Processor:           uint(c.processor),
-		RTPriority:          uint(c.rt_priority),
-		Policy:              uint(c.policy),
-		DelayAcctBlkIOTicks: uint64(c.delayacct_blkio_ticks),
-		GuestTime:           int(c.guest_time),
-		CGuestTime:          int(c.cguest_time),
-	}
+	return b.stats[ri].starttime
 }
 
 func statusOf(c *C.procuring_status, name string) procfs.ProcStatus {
@@ -704,6 +702,43 @@ func statusOf(c *C.procuring_status, name string) procfs.ProcStatus {
 		uint64(c.cap_bnd), uint64(c.cap_amb)})
 	return st
 }
+
+// rawStat is procuring_stat: same size, same offsets, field by field (compile-time
+// checks; a field of another meaning at the same place would show in the differential
+// tests, which compare every Stat field with procfs's).
+var cStat C.procuring_stat
+var _ = [1]struct{}{}[unsafe.Sizeof(rawStat{})-unsafe.Sizeof(cStat)]
+var _ = [1]struct{}{}[unsafe.Sizeof(strRef{})-unsafe.Sizeof(cStat.comm)]
+var _ = [1]struct{}{}[unsafe.Offsetof(rawStat{}.ppid)-unsafe.Offsetof(cStat.ppid)]
+var _ = [1]struct{}{}[unsafe.Offsetof(rawStat{}.pgrp)-unsafe.Offsetof(cStat.pgrp)]
+var _ = [1]struct{}{}[unsafe.Offsetof(rawStat{}.session)-unsafe.Offsetof(cStat.session)]
+var _ = [1]struct{}{}[unsafe.Offsetof(rawStat{}.tty)-unsafe.Offsetof(cStat.tty)]
+var _ = [1]struct{}{}[unsafe.Offsetof(rawStat{}.tpgid)-unsafe.Offsetof(cStat.tpgid)]
+var _ = [1]struct{}{}[unsafe.Offsetof(rawStat{}.flags)-unsafe.Offsetof(cStat.flags)]
+var _ = [1]struct{}{}[unsafe.Offsetof(rawStat{}.minflt)-unsafe.Offsetof(cStat.minflt)]
+var _ = [1]struct{}{}[unsafe.Offsetof(rawStat{}.cminflt)-unsafe.Offsetof(cStat.cminflt)]
+var _ = [1]struct{}{}[unsafe.Offsetof(rawStat{}.majflt)-unsafe.Offsetof(cStat.majflt)]
+var _ = [1]struct{}{}[unsafe.Offsetof(rawStat{}.cmajflt)-unsafe.Offsetof(cStat.cmajflt)]
+var _ = [1]struct{}{}[unsafe.Offsetof(rawStat{}.utime)-unsafe.Offsetof(cStat.utime)]
+var _ = [1]struct{}{}[unsafe.Offsetof(rawStat{}.stime)-unsafe.Offsetof(cStat.stime)]
+var _ = [1]struct{}{}[unsafe.Offsetof(rawStat{}.cutime)-unsafe.Offsetof(cStat.cutime)]
+var _ = [1]struct{}{}[unsafe.Offsetof(rawStat{}.cstime)-unsafe.Offsetof(cStat.cstime)]
+var _ = [1]struct{}{}[unsafe.Offsetof(rawStat{}.priority)-unsafe.Offsetof(cStat.priority)]
+var _ = [1]struct{}{}[unsafe.Offsetof(rawStat{}.nice)-unsafe.Offsetof(cStat.nice)]
+var _ = [1]struct{}{}[unsafe.Offsetof(rawStat{}.numThreads)-unsafe.Offsetof(cStat.num_threads)]
+var _ = [1]struct{}{}[unsafe.Offsetof(rawStat{}.starttime)-unsafe.Offsetof(cStat.starttime)]
+var _ = [1]struct{}{}[unsafe.Offsetof(rawStat{}.vsize)-unsafe.Offsetof(cStat.vsize)]
+var _ = [1]struct{}{}[unsafe.Offsetof(rawStat{}.rss)-unsafe.Offsetof(cStat.rss)]
+var _ = [1]struct{}{}[unsafe.Offsetof(rawStat{}.rsslim)-unsafe.Offsetof(cStat.rsslim)]
+var _ = [1]struct{}{}[unsafe.Offsetof(rawStat{}.startcode)-unsafe.Offsetof(cStat.startcode)]
+var _ = [1]struct{}{}[unsafe.Offsetof(rawStat{}.endcode)-unsafe.Offsetof(cStat.endcode)]
+var _ = [1]struct{}{}[unsafe.Offsetof(rawStat{}.startstack)-unsafe.Offsetof(cStat.startstack)]
+var _ = [1]struct{}{}[unsafe.Offsetof(rawStat{}.processor)-unsafe.Offsetof(cStat.processor)]
+var _ = [1]struct{}{}[unsafe.Offsetof(rawStat{}.rtPriority)-unsafe.Offsetof(cStat.rt_priority)]
+var _ = [1]struct{}{}[unsafe.Offsetof(rawStat{}.policy)-unsafe.Offsetof(cStat.policy)]
+var _ = [1]struct{}{}[unsafe.Offsetof(rawStat{}.delayacctBlkioTicks)-unsafe.Offsetof(cStat.delayacct_blkio_ticks)]
+var _ = [1]struct{}{}[unsafe.Offsetof(rawStat{}.guestTime)-unsafe.Offsetof(cStat.guest_time)]
+var _ = [1]struct{}{}[unsafe.Offsetof(rawStat{}.cguestTime)-unsafe.Offsetof(cStat.cguest_time)]
 
 // compile-time checks that the File values are the library's indices.
 var _ = [1]struct{}{}[FileStat-C.PROCURING_FILE_STAT]

@@ -250,7 +250,7 @@ func (p Proc) Stat() (ProcStat, error) {
 	if err != nil {
 		return ProcStat{}, err
 	}
-	s := b.stats[ri]
+	s := b.stat(ri)
 	s.PID = p.PID
 	s.fs = p.pfs()
 	return s, nil
@@ -305,6 +305,11 @@ func batchValue[T any](p Proc, f File, vals func(*batch) []T, viaProcfs func(pro
 
 // Comm returns the command name (/proc/<pid>/comm, trimmed).
 func (p Proc) Comm() (string, error) {
+	if p.l != nil && p.l.walk {
+		if s, ok, err := p.walkComm(); ok {
+			return s, err
+		}
+	}
 	s, err := p.ident(FileComm)
 	if err == errUseProcfs {
 		return p.Procfs().Comm()
@@ -313,6 +318,22 @@ func (p Proc) Comm() (string, error) {
 		return "", err
 	}
 	return trimComm(s), nil
+}
+
+// walkComm is Comm of a Proc of a bpf listing: the comm of the stat batch that has p (the
+// kernel prints /proc/<pid>/comm and stat's comm with the same function, and the walk's
+// stat comm is that text), trimmed as procfs trims the comm file. ok is false when the
+// batch has no stat of p (a process gone since the listing, after a Refresh): Comm then
+// reads the file.
+func (p Proc) walkComm() (s string, ok bool, err error) {
+	b, ri, err := p.l.get(FileStat, int(p.i))
+	if err != nil {
+		return "", true, err
+	}
+	if ri < 0 || b.heads[ri].read&(1<<FileStat) == 0 {
+		return "", false, nil
+	}
+	return trimComm(b.comm(ri)), true, nil
 }
 
 // CmdLine returns the arguments of the process (/proc/<pid>/cmdline).
@@ -423,7 +444,9 @@ func (p Proc) batchFor(f File) (*batch, int, error) {
 			ri = -1
 		}
 	} else {
-		l.calls[f].Add(1)
+		if f != FileStat || !l.walk { // a walk always reads stat: no demand to count
+			l.calls[f].Add(1)
+		}
 		var err error
 		b, ri, err = l.get(f, int(p.i))
 		if err != nil {
@@ -442,10 +465,11 @@ func (p Proc) fileErr(b *batch, ri int, f File) error {
 	if h.read&(1<<f) != 0 {
 		return nil
 	}
-	if h.errs[f] == codeParse {
+	code := b.err(ri, f)
+	if code == codeParse {
 		return p.parseErr(f) // errors.go: procfs's own error for the malformed file
 	}
-	return codeErr(p.path(f), f, h.errs[f])
+	return codeErr(p.path(f), f, code)
 }
 
 func (p Proc) path(f File) string {
