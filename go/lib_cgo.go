@@ -68,7 +68,6 @@ import "C"
 import (
 	"runtime"
 	"strconv"
-	"strings"
 	"sync"
 	"unsafe"
 
@@ -152,20 +151,11 @@ func newScanner(root string, engine, reuseIdleStat, identityCache C.uint32_t) (*
 	croot := C.CString(root)
 	defer C.free(unsafe.Pointer(croot))
 	var s *C.procuring_scanner
-	var name, reason *C.char
-	for try := 0; ; try++ {
-		var msg *C.char
-		rc := C.pr_new(croot, engine, reuseIdleStat, identityCache, &s, &name, &reason, &msg)
-		if rc == 0 {
-			break
-		}
-		err := libErr("scanner_new", rc, msg)
-		// The kernel's verifier gives up with EAGAIN when a signal is pending, and the Go
-		// runtime signals its threads (preemption): load again, as libbpf does.
-		if rc != C.PROCURING_ERR_BPF_UNAVAILABLE || try == 4 ||
-			!strings.Contains(err.Error(), "(os error 11)") {
-			return nil, "", "", err
-		}
+	var name, reason, msg *C.char
+	// (A BPF load or run that the kernel gave up with EAGAIN, as when a Go preemption signal
+	// is pending, is retried by the library.)
+	if rc := C.pr_new(croot, engine, reuseIdleStat, identityCache, &s, &name, &reason, &msg); rc != 0 {
+		return nil, "", "", libErr("scanner_new", rc, msg)
 	}
 	return s, C.GoString(name), C.GoString(reason), nil
 }

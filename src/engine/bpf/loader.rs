@@ -256,15 +256,27 @@ fn field_offset(
 }
 
 /// The raw `bpf()` syscall with an attribute block.
+/// `bpf(cmd, attr)`. Retried on `EINTR`, and a few times on `EAGAIN` for a load or a run: the
+/// verifier and a test run give up with `EAGAIN` when a signal is pending (as the Go runtime's
+/// preemption signals are), which says nothing about the next try (libbpf retries loads too).
 fn bpf(cmd: u32, attr: &mut [u8]) -> Result<i64, i32> {
-    // SAFETY: `attr` is a valid, initialised buffer of the given size for the duration of the
-    // call; the kernel reads (and for some commands writes) only within it.
-    let r =
-        unsafe { libc::syscall(libc::SYS_bpf, cmd as libc::c_long, attr.as_mut_ptr(), attr.len()) };
-    if r < 0 {
-        Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO))
-    } else {
-        Ok(r)
+    let mut again = 0;
+    loop {
+        // SAFETY: `attr` is a valid, initialised buffer of the given size for the duration of
+        // the call; the kernel reads (and for some commands writes) only within it.
+        let r = unsafe {
+            libc::syscall(libc::SYS_bpf, cmd as libc::c_long, attr.as_mut_ptr(), attr.len())
+        };
+        if r >= 0 {
+            return Ok(r);
+        }
+        let e = std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO);
+        let retry = e == libc::EINTR
+            || (e == libc::EAGAIN && matches!(cmd, BPF_PROG_LOAD | BPF_PROG_TEST_RUN) && again < 5);
+        if !retry {
+            return Err(e);
+        }
+        again += (e == libc::EAGAIN) as u32;
     }
 }
 
