@@ -45,8 +45,8 @@
 //
 // # Engines and fallback
 //
-// FS.Engine reports which engine runs: "uring", "sync" or "bpf" (libprocuring; bpf only
-// when asked for, and only on the live /proc: root or CAP_BPF + CAP_PERFMON), or "procfs"
+// FS.Engine reports which engine runs: "uring", "sync" or "bpf" (libprocuring; auto picks
+// bpf when it loads: root or CAP_BPF + CAP_PERFMON, on the live /proc; else sync), or "procfs"
 // (plain github.com/prometheus/procfs calls) with the reason: built without cgo, no
 // prebuilt library in this module for the platform, the library refused to start, or asked
 // for.

@@ -2,7 +2,7 @@
 # The Go package as a user gets it, outside this repository: a temporary directory holding only
 # a copy of go/ (the module, with its prebuilt archive in lib/) and a small program importing it
 # through a replace directive, built on a PATH without cargo, rustc or cbindgen.
-#   - cgo (default): links go/lib/linux_amd64/libprocuring.a statically, runs on the sync
+#   - cgo (default): links go/lib/linux_amd64/libprocuring.a statically, runs on the library's
 #     engine; the binary has no RUNPATH/RPATH and no libprocuring.so dependency; the same
 #     from a `go mod vendor` tree.
 #   - CGO_ENABLED=0, and GOARCH=arm64 (CGO_ENABLED=0; with cgo too when a cross compiler is
@@ -78,7 +78,9 @@ go build -o app-cgo .
 echo "go-outside-test: cgo build $((($(date +%s%N) - t0) / 1000000)) ms, binary $(stat -c %s app-cgo) bytes"
 out=$(./app-cgo)
 echo "go-outside-test: cgo: $out"
-[ "$(cut -f1 <<<"$out")" = sync ] || fail "cgo build runs engine '$(cut -f1 <<<"$out")', want sync"
+# The library's auto choice: bpf where it loads (root), else sync; never procfs.
+library_engine() { [[ "$1" =~ ^(sync|bpf)$ ]]; }
+library_engine "$(cut -f1 <<<"$out")" || fail "cgo build runs engine '$(cut -f1 <<<"$out")', want the library's (sync or bpf)"
 [ "$(cut -f3 <<<"$out")" -gt 0 ] || fail "no process read"
 dyn=$(readelf -d app-cgo)
 ! grep -qE '\((RUNPATH|RPATH)\)' <<<"$dyn" || fail "binary has a RUNPATH/RPATH: $(grep -E 'RUNPATH|RPATH' <<<"$dyn")"
@@ -89,9 +91,10 @@ go mod vendor
 v=vendor/github.com/procuring/procuring/go/lib
 [ -f $v/linux_amd64/libprocuring.a ] && [ -f $v/include/procuring.h ] || fail "go mod vendor dropped go/lib"
 go build -mod=vendor -o app-vendor .
-[ "$(./app-vendor | cut -f1)" = sync ] || fail "vendored build does not run the sync engine"
+vendored=$(./app-vendor | cut -f1)
+library_engine "$vendored" || fail "vendored build runs engine '$vendored', want the library's"
 rm -rf vendor
-echo "go-outside-test: go mod vendor keeps lib/; the vendored build runs the sync engine"
+echo "go-outside-test: go mod vendor keeps lib/; the vendored build runs the library ($vendored)"
 
 CGO_ENABLED=0 go build -o app-nocgo .
 out=$(./app-nocgo)

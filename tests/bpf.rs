@@ -267,11 +267,22 @@ fn check_bracketed(pids: &[i32], ignore: &[&str]) -> Option<(Vec<String>, usize)
 fn whole_system_matches_proc() {
     // Every process on the machine, /proc read between two BPF scans. Code addresses and the
     // processor may change without a trace in counters (exec, migration): ignored here.
-    let Some((bad, n)) = check_bracketed(&[], &["processor", "startcode", "endcode", "startstack"])
-    else {
+    let ignore = ["processor", "startcode", "endcode", "startstack"];
+    let Some((mut bad, n)) = check_bracketed(&[], &ignore) else {
         return;
     };
     println!("compared {n} processes");
+    // A process in the middle of an exec (its new mm filling: vsize, rss) or of its exit
+    // differs from both scans for an instant: compared again, only what persists counts.
+    for _ in 0..3 {
+        if bad.is_empty() {
+            break;
+        }
+        println!("again: {bad:?}");
+        let pids: Vec<i32> =
+            bad.iter().filter_map(|d| d.split_whitespace().next()?.parse().ok()).collect();
+        bad = check_bracketed(&pids, &ignore).unwrap().0;
+    }
     assert!(n > 10);
     assert!(bad.len() <= n / 100, "{} of {n} differ:\n{}", bad.len(), bad.join("\n"));
     let mut s = bpf_scanner().unwrap();
