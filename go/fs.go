@@ -313,8 +313,8 @@ func (fs FS) AllProcs() (Procs, error) {
 // walkProcs is AllProcs of the bpf engine: one library scan of every process (the BPF
 // walk lists them and reads their stat in one pass, no directory listing) is the listing
 // and its first batch, which also answers Comm (stat's comm; see Proc.Comm). Sticky files
-// other than stat and comm are read by the same scan (the library then lists /proc and
-// reads them through its sync path, as without the walk).
+// other than stat and comm are read by the same scan (the library reads them for the
+// walked pids through its sync path).
 func (fs FS) walkProcs() (Procs, error) {
 	st := fs.st
 	if prev := st.last.Load(); prev != nil {

@@ -322,9 +322,11 @@ it starts its own children with 10 and with 50 threads each ({mix_total:,} threa
 walk passes over every thread. "tasks" is the machine's thread count (`/proc/loadavg`).
 
 {bpf_section(d)}
-The load cost is paid once per scanner: reading the kernel's BTF, relocating, loading and
+The load cost is paid once per process: reading the kernel's BTF, relocating, loading and
 verifying the program, mapping its output and one test walk (`bpf_load_ns` is that part as the
-library times it); every run of the bench measures it before its scans.
+library times it). Later scanners of the process share the loaded program while one holds it;
+the bench drops each scanner before making the next, so each of its loads is a full one. Every
+run of the bench measures it before its scans.
 
 ## Cost linearity
 

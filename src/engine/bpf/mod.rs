@@ -2,7 +2,8 @@
 //! open-coded task iterator kfuncs in a `syscall` program, run with `BPF_PROG_TEST_RUN`) and
 //! writes one binary record per process into an mmap()ed array map; this module turns those
 //! records into `stat` fields exactly as `/proc/<pid>/stat` prints them. Loading (kernel BTF
-//! parse, CO-RE, verification) happens once per scanner; a scan costs the walk only.
+//! parse, CO-RE, verification) happens once per process, shared by its scanners; a scan costs
+//! the walk only.
 //!
 //! What it cannot read exactly is said per record ([`crate::ProcRecord::stat_unset`]): the code
 //! and stack addresses when the scanner lacks CAP_SYS_PTRACE (`/proc` shows them only to a
