@@ -318,8 +318,10 @@ const BPF_F_MMAPABLE: u32 = 1 << 10;
 const BPF_PROG_TYPE_SYSCALL: u32 = 31;
 const BPF_F_SLEEPABLE: u32 = 1 << 4;
 
-/// Creates the output array map (`cap` records of `value_size` bytes, mmap()able).
-fn create_map(value_size: u32, cap: u32) -> Result<OwnedFd, String> {
+/// Creates the output array map (`cap` records of `value_size` bytes, mmap()able). The first
+/// privileged call of a load: made before the kernel BTF is read, so that a process the kernel
+/// refuses (no capability, seccomp, lockdown) learns it in microseconds.
+pub(crate) fn create_map(value_size: u32, cap: u32) -> Result<OwnedFd, String> {
     let mut a = [0u8; 72];
     put32(&mut a, 0, BPF_MAP_TYPE_ARRAY);
     put32(&mut a, 4, 4);
@@ -339,13 +341,9 @@ fn create_map(value_size: u32, cap: u32) -> Result<OwnedFd, String> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
-/// Loads `obj` (the checked-in object) with its map of `cap` records of `value_size` bytes.
-pub(crate) fn load(
-    obj: &[u8],
-    vmlinux: &[u8],
-    value_size: u32,
-    cap: u32,
-) -> Result<Loaded, String> {
+/// Loads `obj` (the checked-in object) against the kernel BTF `vmlinux`, its output `map`
+/// created by [`create_map`].
+pub(crate) fn load(obj: &[u8], vmlinux: &[u8], map: OwnedFd) -> Result<Loaded, String> {
     let kbtf = Btf::parse(vmlinux).map_err(|e| format!("kernel BTF: {e}"))?;
     let elf = Elf::parse(obj)?;
     let text_idx = elf.section("syscall").ok_or("object has no syscall section")?;
@@ -364,7 +362,6 @@ pub(crate) fn load(
         patch_field(&mut insns, insn_off as usize, off, size)?;
     }
 
-    let map = create_map(value_size, cap)?;
     let map_fd = std::os::fd::AsRawFd::as_raw_fd(&map);
     // ELF relocations: map references and kfunc calls.
     if let Some(rel) = elf.rel_for(text_idx) {

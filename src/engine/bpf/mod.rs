@@ -164,10 +164,11 @@ impl Program {
 
     fn load(cap: u32) -> Result<Program, String> {
         let t0 = Instant::now();
+        let map = loader::create_map(RAW_SIZE as u32, cap)?;
         let vmlinux = std::fs::read("/sys/kernel/btf/vmlinux").map_err(|e| {
             format!("no kernel BTF (/sys/kernel/btf/vmlinux: {e}; needs CONFIG_DEBUG_INFO_BTF)")
         })?;
-        let l = loader::load(OBJECT, &vmlinux, RAW_SIZE as u32, cap)?;
+        let l = loader::load(OBJECT, &vmlinux, map)?;
         drop(vmlinux);
         let len = map_len(cap);
         // SAFETY: maps `len` bytes of the array map read-only and shared; the kernel checks
