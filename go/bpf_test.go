@@ -171,25 +171,11 @@ func TestBPFSteadyStateAllocs(t *testing.T) {
 	needBPF(t)
 	startKids(t)
 	fs := mustFS(t, "/proc", EngineBPF)
-	scan := func() {
-		ps, err := fs.AllProcs()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, p := range ps {
-			st, _ := p.Stat()
-			_ = st.CPUTime()
-			p.Comm()
-		}
-	}
-	scan()
-	scan()
-	ps, _ := fs.AllProcs()
-	allocs := testing.AllocsPerRun(20, scan)
-	t.Logf("%d processes: %.1f allocs per listing", len(ps), allocs)
-	if allocs > 16 {
-		t.Errorf("Stat+Comm of %d processes: %.1f allocs, want a constant", len(ps), allocs)
-	}
+	allocsPerListing(t, fs, 16, "Stat+Comm", func(p Proc) {
+		st, _ := p.Stat()
+		_ = st.CPUTime()
+		p.Comm()
+	})
 }
 
 // BenchmarkBPFParts: where the Go time of a bpf listing goes, part by part (each sub-benchmark

@@ -103,6 +103,16 @@ fn compare(snap: &Snapshot, r: &ProcRecord, ignore: &[&str]) -> Option<Vec<Strin
     Some(d)
 }
 
+/// The fields `compare` must ignore in `r`: the code addresses the walk could not give
+/// (`STAT_UNSET_CODE_ADDRS`: no CAP_SYS_PTRACE).
+fn unset_code_addrs(r: &ProcRecord) -> &'static [&'static str] {
+    if r.stat_unset & STAT_UNSET_CODE_ADDRS != 0 {
+        &["startcode", "endcode", "startstack"]
+    } else {
+        &[]
+    }
+}
+
 fn stopped_sleepers(n: usize) -> Kids {
     let kids = Kids((0..n).map(|_| common::sleeper()).collect());
     for c in &kids.0 {
@@ -150,12 +160,7 @@ fn stopped_processes_every_field_equal() {
         let r = snap.get(c.id() as i32).expect("stopped child in the walk");
         assert!(r.has(ProcFile::Stat));
         assert_eq!(r.extra_mask & EXTRA_RUNTIME_NS, EXTRA_RUNTIME_NS);
-        let ignore: &[&str] = if r.stat_unset & STAT_UNSET_CODE_ADDRS != 0 {
-            &["startcode", "endcode", "startstack"]
-        } else {
-            &[]
-        };
-        let d = compare(snap, r, ignore).expect("child alive");
+        let d = compare(snap, r, unset_code_addrs(r)).expect("child alive");
         assert!(d.is_empty(), "pid {}: {d:?}", r.pid);
         assert_eq!(r.state, b'T');
     }
@@ -616,12 +621,7 @@ fn scans_of_more_files_take_stat_and_the_pid_list_from_the_walk() {
             }
             assert_eq!(r.status.tgid, r.pid as i64);
             assert_eq!(snap.comm(r), b"sleep");
-            let ignore: &[&str] = if r.stat_unset & STAT_UNSET_CODE_ADDRS != 0 {
-                &["startcode", "endcode", "startstack"]
-            } else {
-                &[]
-            };
-            let d = compare(snap, r, ignore).expect("child alive");
+            let d = compare(snap, r, unset_code_addrs(r)).expect("child alive");
             assert!(d.is_empty(), "pid {}: {d:?}", r.pid);
         }
         // Every process a sync listing shows before and after is in the walk.
@@ -644,12 +644,7 @@ fn scans_of_more_files_take_stat_and_the_pid_list_from_the_walk() {
         }
         for c in &kids.0 {
             let r = snap.get(c.id() as i32).expect("stopped child");
-            let ignore: &[&str] = if r.stat_unset & STAT_UNSET_CODE_ADDRS != 0 {
-                &["startcode", "endcode", "startstack"]
-            } else {
-                &[]
-            };
-            assert_eq!(compare(snap, r, ignore), Some(vec![]));
+            assert_eq!(compare(snap, r, unset_code_addrs(r)), Some(vec![]));
         }
     }
     // A child gone between two scans is gone from the next, its held descriptors released.
