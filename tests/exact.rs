@@ -11,7 +11,7 @@ use procuring::ffi::*;
 use procuring::{EngineKind, FileSet, Options, ProcFile, ScanFlags, Scanner, Snapshot};
 
 mod common;
-use common::{skip, sleeper, Echo, Kids, Reexec};
+use common::{skip, sleeper, sleeper_as, Echo, Kids, Reexec};
 
 const CHILD: Reexec = Reexec { var: "EXACT_CHILD", echo: Echo::Split };
 const ENGINES: [EngineKind; 2] = [EngineKind::Sync, EngineKind::Uring];
@@ -443,9 +443,11 @@ fn rlimit_nproc_with_threads_scans_on_the_calling_thread() {
     if !CHILD.is_child(name) {
         return CHILD.run_in_child(name, &[], Duration::from_secs(120));
     }
-    // Never reaped here: once this process is nobody it cannot kill them; they die with the
-    // thread that spawned them (PR_SET_PDEATHSIG).
-    let kids: Vec<Child> = (0..150).map(|_| sleeper()).collect();
+    // Never reaped here; they die with the thread that spawned them (PR_SET_PDEATHSIG). They
+    // run as nobody, as this process will: a death signal from nobody to root is refused.
+    // SAFETY: geteuid has no preconditions.
+    let nobody = (unsafe { libc::geteuid() } == 0).then_some(65534);
+    let kids: Vec<Child> = (0..150).map(|_| sleeper_as(nobody)).collect();
     let pids: Vec<i32> = kids.iter().map(|c| c.id() as i32).collect();
     std::mem::forget(kids);
     for &p in &pids {

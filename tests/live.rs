@@ -97,8 +97,11 @@ fn hostile_comm_argv_and_zombie_on_both_engines() {
     let mut kids = Kids(vec![
         sleeper_named(&dir, "a b) (c"),
         sleeper_named(&dir, "nl\nx) y"),
+        // `read` is a builtin: the shell waits on its stdin pipe with no child of its own,
+        // which killing the shell would leave orphaned.
         Command::new("/bin/sh")
-            .args(["-c", "sleep 600", "argv0", "arg with spaces", "line\nbreak", &long])
+            .args(["-c", "read x", "argv0", "arg with spaces", "line\nbreak", &long])
+            .stdin(std::process::Stdio::piped())
             .spawn()
             .unwrap(),
         Command::new("/bin/sh").args(["-c", "exit 0"]).spawn().unwrap(), // becomes a zombie
@@ -123,7 +126,7 @@ fn hostile_comm_argv_and_zombie_on_both_engines() {
         let want: Vec<&[u8]> = vec![
             b"/bin/sh",
             b"-c",
-            b"sleep 600",
+            b"read x",
             b"argv0",
             b"arg with spaces",
             b"line\nbreak",

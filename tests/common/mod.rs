@@ -104,8 +104,20 @@ impl Drop for Kids {
 /// `sleep 600` that also dies with the thread that spawned it (PR_SET_PDEATHSIG), so a child
 /// test killed on timeout leaves no orphan.
 pub fn sleeper() -> Child {
+    sleeper_as(None)
+}
+
+/// [`sleeper`] running as user and group `uid` (when given; needs root). A parent that drops
+/// to that user can still kill it, and its death signal still reaches it: the kernel sends
+/// PR_SET_PDEATHSIG with the dying parent's credentials, so a parent turned nobody leaves
+/// root children orphaned.
+#[allow(dead_code)] // not every test binary uses it
+pub fn sleeper_as(uid: Option<u32>) -> Child {
     let mut c = Command::new("/bin/sleep");
     c.arg("600").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+    if let Some(u) = uid {
+        c.uid(u).gid(u);
+    }
     // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
     unsafe {
         c.pre_exec(|| {
