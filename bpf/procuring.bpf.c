@@ -48,7 +48,13 @@ struct signal_struct {
 } CORE;
 struct sched_entity { __u64 sum_exec_runtime; } CORE;
 struct task_delay_info { __u64 blkio_delay; } CORE;
-struct kthread { char *full_name; } CORE;
+struct kthread { void *data; char *full_name; } CORE;
+struct worker_pool;
+struct worker {
+	void *current_work;
+	struct worker_pool *pool;
+	char desc[32];
+} CORE;
 struct thread_info { __u32 cpu; } CORE;
 struct task_struct {
 	struct thread_info thread_info;
@@ -198,6 +204,24 @@ static __attribute__((always_inline)) void visit(struct task_struct *t, __u32 *n
 			char *full = k ? k->full_name : 0;
 			if (full)
 				bpf_probe_read_kernel_str(r->comm, 64, full);
+		} else if (flags & PF_WQ_WORKER) {
+			// A workqueue worker's /proc name (wq_worker_comm) is a function of its pool,
+			// whether it runs a work item, and its desc (its id and rescue_wq are fixed for
+			// its life): written after the 16-byte comm, so user space reads the name from
+			// /proc only when they changed. (comm + 16: pool, + 24: running, + 28: desc,
+			// + 60: 1 when the worker was read.)
+			struct kthread *k = t->worker_private;
+			struct worker *w = k ? k->data : 0;
+			__builtin_memset(r->comm + 16, 0, 48);
+			if (w) {
+				void *cur = 0;
+				if (bpf_probe_read_kernel(r->comm + 16, 8, &w->pool) == 0 &&
+				    bpf_probe_read_kernel(&cur, 8, &w->current_work) == 0 &&
+				    bpf_probe_read_kernel(r->comm + 28, 32, w->desc) == 0) {
+					*(__u32 *)(r->comm + 24) = cur != 0;
+					*(__u32 *)(r->comm + 60) = 1;
+				}
+			}
 		}
 	} else {
 		if (*n == 0)

@@ -371,7 +371,7 @@ impl Scanner {
                 listed: st.returned + st.vanished,
                 returned: st.returned,
                 vanished: st.vanished,
-                held_reads: st.held,
+                held_reads: st.reads,
                 held_fds: st.held,
                 ..Default::default()
             };

@@ -451,6 +451,16 @@ fn kernel_threads_and_workqueue_comm() {
     let any_kworker =
         snap.records().iter().any(|r| snap.bytes(r.stat.comm).starts_with(b"kworker/"));
     assert!(any_kworker);
+    // A worker's name is read from /proc again only when the walk shows its pool, its
+    // running work or its desc changed: most are idle between two walks.
+    let workers = snap.records().iter().filter(|r| r.stat.flags & 0x20 != 0).count() as u32;
+    let mut reads = Vec::new();
+    for _ in 0..5 {
+        reads.push(s.scan().unwrap().stats().held_reads);
+    }
+    println!("{workers} workqueue workers; reads per walk {reads:?}");
+    assert!(workers > 0);
+    assert!(reads.iter().min().unwrap() < &workers, "{workers} workers, reads {reads:?}");
 }
 
 #[test]

@@ -245,6 +245,8 @@ pub(crate) struct WalkStats {
     pub vanished: u32,
     /// Held descriptors (workqueue workers' comm).
     pub held: u32,
+    /// Reads through them (and of the extras' `stat`).
+    pub reads: u32,
 }
 
 fn map_len(cap: u32) -> usize {
@@ -359,7 +361,7 @@ impl Walker {
         }
         let mut st = WalkStats::default();
         for v in self.wq.values_mut() {
-            v.2 = false;
+            v.seen = false;
         }
         let mut prev = 0u32;
         for &(tgid, i) in &order {
@@ -369,6 +371,7 @@ impl Walker {
             prev = tgid;
             if i & EXTRA != 0 {
                 let rec = slot(out, clean, st.returned as usize);
+                st.reads += 1;
                 if self.read_extra((i & !EXTRA) as usize, rec, arena) {
                     st.returned += 1;
                 } else {
@@ -381,7 +384,7 @@ impl Walker {
                 continue;
             }
             let comm_ok = if raw.flags & PF_WQ_WORKER != 0 {
-                wq_comm(&mut self.wq, root, raw, arena)
+                wq_comm(&mut self.wq, root, raw, arena, &mut st.reads)
             } else {
                 let c = &raw.comm;
                 let len = c.iter().position(|&b| b == 0).unwrap_or(c.len());
@@ -407,7 +410,7 @@ impl Walker {
         out.truncate(st.returned as usize);
         self.order = order;
         self.last_returned = st.returned;
-        self.wq.retain(|_, v| v.2);
+        self.wq.retain(|_, v| v.seen);
         st.held = self.wq.len() as u32;
         Ok(st)
     }
@@ -460,27 +463,66 @@ fn raw_at(m: &Mapping, i: u32, cap: u32) -> &Raw {
     unsafe { &*(m.ptr.add(i as usize * RAW_SIZE) as *const Raw) }
 }
 
-/// Held `<pid>/comm` descriptors of workqueue workers: (starttime, fd, seen this walk).
-type WqFds = HashMap<u32, (u64, OwnedFd, bool)>;
+/// A workqueue worker's held `<pid>/comm` descriptor and the name last read through it.
+struct WqWorker {
+    start: u64,
+    fd: OwnedFd,
+    /// Visited by the current walk (entries not visited are dropped after it).
+    seen: bool,
+    /// What the walk read of the worker when `name` was read (see [`wq_key`]); `None`: not
+    /// known, read again.
+    key: Option<[u8; WQ_KEY_LEN]>,
+    name: Vec<u8>,
+}
 
-/// A workqueue worker's comm as /proc shows it (`<pid>/comm`, through a held descriptor).
-fn wq_comm(wq: &mut WqFds, root: &OwnedFd, raw: &Raw, arena: &mut Vec<u8>) -> Option<StrRef> {
+/// Workqueue workers by pid.
+type WqFds = HashMap<u32, WqWorker>;
+
+const WQ_KEY_LEN: usize = 48;
+
+/// The state a workqueue worker's name is built from (`wq_worker_comm()`): its pool, whether
+/// it runs a work item, its desc; its id and rescue workqueue are fixed for its life. The
+/// program writes them after the 16-byte comm, with a flag in the last 4 bytes when it could
+/// read them all. `None` when it could not.
+fn wq_key(raw: &Raw) -> Option<[u8; WQ_KEY_LEN]> {
+    let k: [u8; WQ_KEY_LEN] = raw.comm[16..].try_into().ok()?;
+    (k[44..48] == 1u32.to_ne_bytes()).then_some(k)
+}
+
+/// A workqueue worker's comm as /proc shows it (the kernel builds it on each read): the name
+/// last read from `<pid>/comm` (held descriptor) while the state it is built from is the same,
+/// else a read. `reads` counts the reads.
+fn wq_comm(
+    wq: &mut WqFds,
+    root: &OwnedFd,
+    raw: &Raw,
+    arena: &mut Vec<u8>,
+    reads: &mut u32,
+) -> Option<StrRef> {
     let pid = raw.tgid;
     let start = raw.start_boottime;
-    let fresh = !matches!(wq.get(&pid), Some((s, _, _)) if *s == start);
-    if fresh {
+    if wq.get(&pid).is_none_or(|e| e.start != start) {
         let mut path = [0u8; 32];
         let n = crate::files::ProcFile::Comm.format_path(pid, &mut path);
         let fd = sys::open_owned_at(root, &path[..n]).ok()?;
-        wq.insert(pid, (start, fd, true));
+        wq.insert(pid, WqWorker { start, fd, seen: true, key: None, name: Vec::new() });
     }
     let e = wq.get_mut(&pid)?;
-    e.2 = true;
+    e.seen = true;
+    let key = wq_key(raw);
+    if key.is_some() && e.key == key {
+        return Some(push(arena, &e.name));
+    }
     let mut buf = [0u8; 128];
-    match sys::pread(e.1.as_raw_fd(), &mut buf, 0) {
+    *reads += 1;
+    match sys::pread(e.fd.as_raw_fd(), &mut buf, 0) {
         Ok(len) => {
             let t = &buf[..len];
-            Some(push(arena, t.strip_suffix(b"\n").unwrap_or(t)))
+            let t = t.strip_suffix(b"\n").unwrap_or(t);
+            e.name.clear();
+            e.name.extend_from_slice(t);
+            e.key = key;
+            Some(push(arena, t))
         }
         Err(_) => {
             wq.remove(&pid);
