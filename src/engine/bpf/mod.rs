@@ -8,7 +8,8 @@
 //! What it cannot read exactly is said per record ([`crate::ProcRecord::stat_unset`]): the code
 //! and stack addresses when the scanner lacks CAP_SYS_PTRACE (`/proc` shows them only to a
 //! reader that may ptrace the process). Workqueue workers' comm (`kworker/0:1-events`) is
-//! built by the kernel on each read: it is read from `<pid>/comm` through a held descriptor.
+//! built by the kernel on each read: it is read from `<pid>/comm` through a held descriptor
+//! when the walk shows that what it is built from changed (see `wq_comm`).
 
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, OwnedFd};
