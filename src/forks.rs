@@ -84,10 +84,10 @@ impl WatchState {
 }
 
 impl ForkWatch {
-    /// The watch of the procfs mount `root`, or `None` when reuse of a listing would not be
-    /// sound there (see the module docs).
-    pub(crate) fn open(root: &OwnedFd) -> Option<ForkWatch> {
-        if hidepid(root) != Some(false) {
+    /// The watch of the procfs mount `root` (whose `hidepid`, from [`hidepid`], is `hides`),
+    /// or `None` when reuse of a listing would not be sound there (see the module docs).
+    pub(crate) fn open(root: &OwnedFd, hides: Option<bool>) -> Option<ForkWatch> {
+        if hides != Some(false) {
             return None;
         }
         let mut w = ForkWatch {
@@ -262,7 +262,7 @@ mod tests {
     #[test]
     fn live_proc_has_a_watch() {
         let root = sys::open_dir(c"/proc").unwrap();
-        let mut w = ForkWatch::open(&root).expect("procfs without hidepid");
+        let mut w = ForkWatch::open(&root, hidepid(&root)).expect("procfs without hidepid");
         assert!(!w.quiet(), "the first check never vouches");
         let before = w.forks().unwrap();
         std::thread::spawn(|| {}).join().unwrap();

@@ -137,13 +137,17 @@ impl Scanner {
         };
         let (engine, mut engine_kind, mut engine_reason) =
             Self::make_engine(&opts, held_cap, open_flags)?;
+        // The mount's hidepid (one read of self/mountinfo): neither the walk nor listing reuse
+        // may run where it hides processes.
+        let wanted = procfs && (opts.engine == EngineKind::Auto || !opts.list_every_scan);
+        let hides = if wanted { crate::forks::hidepid(&root) } else { None };
         // bpf: forced (an error when it cannot load), or auto's first choice on a procfs root
         // (sync, with the reason, when it cannot load).
         let bpf = match opts.engine {
             EngineKind::Bpf => Some(
                 crate::engine::bpf::Walker::new(&opts.proc_root).map_err(Error::BpfUnavailable)?,
             ),
-            EngineKind::Auto => match Self::auto_bpf(&opts, &root, procfs) {
+            EngineKind::Auto => match Self::auto_bpf(&opts, procfs, hides) {
                 Ok(w) => {
                     engine_kind = EngineKind::Bpf;
                     engine_reason = "auto: bpf loaded (stat of every process from one walk of \
@@ -169,7 +173,7 @@ impl Scanner {
             return Err(Error::Root { path: opts.proc_root.clone(), errno: libc::EMFILE });
         }
         let watch = if procfs && !opts.list_every_scan && budget::reserve(limit, 2) {
-            let w = ForkWatch::open(&root);
+            let w = ForkWatch::open(&root, hides);
             if w.is_some() {
                 base_fds += 2;
             } else {
@@ -219,13 +223,13 @@ impl Scanner {
     /// (no `hidepid`: the walk sees every process whatever the mount hides).
     fn auto_bpf(
         opts: &Options,
-        root: &OwnedFd,
         procfs: bool,
+        hides: Option<bool>,
     ) -> Result<crate::engine::bpf::Walker, String> {
         if !procfs {
             return Err("the proc root is not a procfs mount".into());
         }
-        if crate::forks::hidepid(root) != Some(false) {
+        if hides != Some(false) {
             return Err("the proc root is mounted with hidepid (or its options are unknown): \
                         the walk would show processes it hides"
                 .into());

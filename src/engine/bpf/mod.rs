@@ -130,15 +130,15 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// CAP_BPF + CAP_PERFMON, or CAP_SYS_ADMIN (what the kernel asks of a `syscall` program run
-/// with BPF_PROG_TEST_RUN and of its kfuncs).
-fn check_caps() -> Result<(), String> {
+/// with BPF_PROG_TEST_RUN and of its kfuncs); returns the effective capability set.
+fn check_caps() -> Result<u64, String> {
     const CAP_SYS_ADMIN: u32 = 21;
     const CAP_PERFMON: u32 = 38;
     const CAP_BPF: u32 = 39;
     let eff = loader::effective_caps();
     let has = |c: u32| eff & (1u64 << c) != 0;
     if has(CAP_SYS_ADMIN) || (has(CAP_BPF) && has(CAP_PERFMON)) {
-        return Ok(());
+        return Ok(eff);
     }
     let missing: Vec<&str> = [(CAP_BPF, "CAP_BPF"), (CAP_PERFMON, "CAP_PERFMON")]
         .iter()
@@ -269,14 +269,14 @@ impl Walker {
     /// Checks what the engine needs and takes the process's program (loading it on first
     /// use). The error names the cause.
     pub(crate) fn new(proc_root: &Path) -> Result<Walker, String> {
-        check_caps()?;
+        let caps = check_caps()?;
         check_pid_ns(proc_root)?;
         let threads = count_processes(proc_root);
         let cap = (threads * 2 + 1024).next_power_of_two().max(4096);
         let mut w = Walker {
             program: Program::shared(cap)?,
             page: page_size(),
-            code_addrs: loader::effective_caps() & (1 << 19) != 0, // CAP_SYS_PTRACE
+            code_addrs: caps & (1 << 19) != 0, // CAP_SYS_PTRACE
             wq: HashMap::new(),
             order: Vec::new(),
             extras: Vec::new(),
