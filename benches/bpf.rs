@@ -12,7 +12,7 @@
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use procuring::{EngineKind, FileSet, Options, Scanner};
@@ -41,17 +41,10 @@ fn child_mode() {
     }
 }
 
-struct Kids(Vec<Child>);
-impl Drop for Kids {
-    fn drop(&mut self) {
-        for k in &mut self.0 {
-            let _ = k.kill();
-        }
-        for k in &mut self.0 {
-            let _ = k.wait();
-        }
-    }
-}
+// Children killed and reaped on drop, as the tests have them.
+#[path = "../tests/common/mod.rs"]
+mod common;
+use common::Kids;
 
 fn spawn(procs: usize, threads: usize) -> Kids {
     let me = std::process::id() as i32;

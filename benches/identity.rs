@@ -9,7 +9,7 @@
 //! `cargo bench --bench identity`. The machine's load is printed first (timings are noisy on
 //! shared machines: compare medians of runs made under the same load).
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput};
@@ -20,22 +20,13 @@ use procuring::{EngineKind, FileSet, Options, ProcFile, Scanner};
 mod cpu_time;
 use cpu_time::CpuTime;
 
-/// Idle children, killed and reaped on drop.
-struct Children(Vec<Child>);
+// Idle children, killed and reaped on drop, as the tests have them.
+#[path = "../tests/common/mod.rs"]
+mod common;
+use common::Kids;
 
-impl Drop for Children {
-    fn drop(&mut self) {
-        for c in &mut self.0 {
-            let _ = c.kill();
-        }
-        for c in &mut self.0 {
-            let _ = c.wait();
-        }
-    }
-}
-
-fn spawn(n: usize) -> Children {
-    let mut kids = Children(Vec::with_capacity(n));
+fn spawn(n: usize) -> Kids {
+    let mut kids = Kids(Vec::with_capacity(n));
     for _ in 0..n {
         let c = Command::new("sleep")
             .arg("3600")
