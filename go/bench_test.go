@@ -393,6 +393,19 @@ func reportKepler(b *testing.B, k *keplerState) {
 	b.ReportMetric(float64(k.calls[FileCgroup]), "typed/op")
 }
 
+// benchVariant is one configuration of this package that a benchmark measures.
+type benchVariant struct {
+	name string
+	opts Options
+}
+
+// benchVariants are the configurations every Kepler benchmark measures.
+var benchVariants = []benchVariant{
+	{"procuring-uring", Options{Engine: EngineURing}},
+	{"procuring-sync", Options{Engine: EngineSync}},
+	{"procuring-sync-identity-cache", Options{Engine: EngineSync, IdentityCache: true}},
+}
+
 // BenchmarkKeplerScan: the steady state of Kepler's informer (one warm-up refresh first),
 // with busyShare() children burning CPU between refreshes (their Comm and Executable are
 // read each refresh). procuring-sync is exact (identity read by every batch that asks for
@@ -410,19 +423,13 @@ func BenchmarkKeplerScan(b *testing.B) {
 		measureBusy(b, func() { keplerProcfs(b, fs, k) })
 		reportKepler(b, k)
 	})
-	for _, v := range []struct {
-		name string
-		opts Options
-	}{
-		{"procuring-uring", Options{Engine: EngineURing}},
-		{"procuring-sync", Options{Engine: EngineSync}},
-		{"procuring-sync-identity-cache", Options{Engine: EngineSync, IdentityCache: true}},
+	for _, v := range append(benchVariants[:len(benchVariants):len(benchVariants)],
 		// Options.ReuseIdleStat: schedstat of every process, stat only of those that ran
 		// since the last refresh.
-		{"procuring-sync-reuse-idle", Options{Engine: EngineSync, ReuseIdleStat: true}},
+		benchVariant{"procuring-sync-reuse-idle", Options{Engine: EngineSync, ReuseIdleStat: true}},
 		// Engine bpf: stat from one BPF walk (root or CAP_BPF + CAP_PERFMON; skipped otherwise).
-		{"procuring-bpf", Options{Engine: EngineBPF}},
-	} {
+		benchVariant{"procuring-bpf", Options{Engine: EngineBPF}},
+	) {
 		b.Run(v.name, func(b *testing.B) {
 			fs, err := NewFSWithOptions("/proc", v.opts)
 			if err != nil {
@@ -489,14 +496,8 @@ func BenchmarkKeplerFirstScan(b *testing.B) {
 			keplerProcfs(b, fs, newKeplerState())
 		})
 	})
-	for _, v := range []struct {
-		name string
-		opts Options
-	}{
-		{"procuring-uring", Options{Engine: EngineURing}},
-		{"procuring-sync", Options{Engine: EngineSync}},
-		{"procuring-sync-identity-cache", Options{Engine: EngineSync, IdentityCache: true}},
-	} {
+	// (Not bpf: a new FS per op would load the program each time, once its last FS closed.)
+	for _, v := range benchVariants {
 		b.Run(v.name, func(b *testing.B) {
 			fs, err := NewFSWithOptions("/proc", v.opts)
 			if err != nil {

@@ -62,6 +62,28 @@ type exactKid struct {
 	pid int
 }
 
+// step tells the kid to go on and waits for its answer.
+func (k *exactKid) step(t *testing.T) {
+	t.Helper()
+	k.in.WriteString("go\n")
+	if l, err := k.out.ReadString('\n'); err != nil {
+		t.Fatalf("child: %q %v", l, err)
+	}
+}
+
+// checkListings checks pid with every FS of fss in two listings after a change (what):
+// checkExact's comparison with procfs, then ok of procfs's values.
+func checkListings(t *testing.T, fss map[string]FS, pid int, what string, ok func(identityOf) bool) {
+	t.Helper()
+	for e, fs := range fss {
+		for round := range 2 {
+			if v := checkExact(t, fs, pid, fmt.Sprintf("%s %s, listing %d", e, what, round)); !ok(v) {
+				t.Errorf("procfs %s: %+v", what, v)
+			}
+		}
+	}
+}
+
 func startExactKid(t *testing.T, c *exec.Cmd) *exactKid {
 	t.Helper()
 	r, w, err := os.Pipe()
@@ -227,14 +249,9 @@ func TestExactAfterExec(t *testing.T) {
 	}
 	k.in.WriteString("go\n")
 	waitComm(t, k.pid, "sleep")
-	for e, fs := range fss {
-		for round := range 2 {
-			v := checkExact(t, fs, k.pid, fmt.Sprintf("%s after exec, listing %d", e, round))
-			if v.Comm != "sleep" || v.Exe != sleep && !strings.HasSuffix(v.Exe, "/sleep") {
-				t.Errorf("procfs after exec: %+v", v)
-			}
-		}
-	}
+	checkListings(t, fss, k.pid, "after exec", func(v identityOf) bool {
+		return v.Comm == "sleep" && (v.Exe == sleep || strings.HasSuffix(v.Exe, "/sleep"))
+	})
 }
 
 // TestExactSameCommExec: a shim that execs another program under the same name (comm
@@ -261,14 +278,9 @@ func TestExactSameCommExec(t *testing.T) {
 	}
 	k.in.WriteString("go\n")
 	waitExe(t, k.pid, sleep)
-	for e, fs := range fss {
-		for round := range 2 {
-			v := checkExact(t, fs, k.pid, fmt.Sprintf("%s after same-comm exec, listing %d", e, round))
-			if v.Comm != "prog" || len(v.CmdLine) != 2 || v.CmdLine[1] != "1000" {
-				t.Errorf("procfs after exec: %+v", v)
-			}
-		}
-	}
+	checkListings(t, fss, k.pid, "after same-comm exec", func(v identityOf) bool {
+		return v.Comm == "prog" && len(v.CmdLine) == 2 && v.CmdLine[1] == "1000"
+	})
 }
 
 // TestExactRename: prctl(PR_SET_NAME) changes comm (and stat's comm) without an exec.
@@ -280,18 +292,9 @@ func TestExactRename(t *testing.T) {
 	for e, fs := range fss {
 		checkExact(t, fs, k.pid, e+" before rename")
 	}
-	k.in.WriteString("go\n")
-	if l, err := k.out.ReadString('\n'); err != nil {
-		t.Fatalf("child: %q %v", l, err)
-	}
+	k.step(t)
 	waitComm(t, k.pid, "renamed-kid")
-	for e, fs := range fss {
-		for round := range 2 {
-			if v := checkExact(t, fs, k.pid, fmt.Sprintf("%s after rename, listing %d", e, round)); v.Comm != "renamed-kid" {
-				t.Errorf("procfs after rename: %+v", v)
-			}
-		}
-	}
+	checkListings(t, fss, k.pid, "after rename", func(v identityOf) bool { return v.Comm == "renamed-kid" })
 }
 
 // TestExactArgvRewrite: a process that overwrites its argv memory (setproctitle).
@@ -304,19 +307,11 @@ func TestExactArgvRewrite(t *testing.T) {
 	for e, fs := range fss {
 		checkExact(t, fs, k.pid, e+" before argv rewrite")
 	}
-	k.in.WriteString("go\n")
-	if l, err := k.out.ReadString('\n'); err != nil {
-		t.Fatalf("child: %q %v", l, err)
-	}
+	k.step(t)
 	waitCmdline(t, k.pid, "worker: busy")
-	for e, fs := range fss {
-		for round := range 2 {
-			v := checkExact(t, fs, k.pid, fmt.Sprintf("%s after argv rewrite, listing %d", e, round))
-			if len(v.CmdLine) == 0 || v.CmdLine[len(v.CmdLine)-1] != "worker: busy" {
-				t.Errorf("procfs after argv rewrite: %+v", v)
-			}
-		}
-	}
+	checkListings(t, fss, k.pid, "after argv rewrite", func(v identityOf) bool {
+		return len(v.CmdLine) > 0 && v.CmdLine[len(v.CmdLine)-1] == "worker: busy"
+	})
 }
 
 // cgroup2Mount returns where the cgroup v2 hierarchy is mounted ("" if nowhere).
