@@ -78,10 +78,9 @@ pub struct Scanner {
     /// The loaded BPF walk (engine `bpf`), and its records when merged into a sync scan.
     bpf: Option<crate::engine::bpf::Walker>,
     /// A walk's records (ascending pid) and their comm texts, when a scan of more files than
-    /// `stat` takes its pid list and `stat` from the walk (`walk_stat`).
+    /// `stat` takes its pid list and `stat` from the walk (`run`'s `walk_stat`).
     bpf_scratch: Vec<ProcRecord>,
     bpf_arena: Vec<u8>,
-    walk_stat: bool,
     /// The first records of the snapshot that hold only what a walk sets (see
     /// `Walker::walk`): 0 after any scan that is not a stat-only walk.
     walk_clean: usize,
@@ -214,7 +213,6 @@ impl Scanner {
             bpf,
             bpf_scratch: Vec::new(),
             bpf_arena: Vec::new(),
-            walk_stat: false,
             walk_clean: 0,
         })
     }
@@ -347,7 +345,7 @@ impl Scanner {
             self.pids = pids;
             r?;
         }
-        self.run(files, flags)?;
+        self.run(files, flags, false)?;
         self.list_complete = true;
         self.snap.stats.list_reused = reuse as u32;
         Ok(&self.snap)
@@ -395,16 +393,13 @@ impl Scanner {
         if !self.opts.identity_cache && !self.opts.reuse_idle_stat && !skip_stat {
             self.pids.clear();
             self.pids.extend(self.bpf_scratch.iter().map(|r| r.pid as u32));
-            self.walk_stat = true;
-            let r = self.run(files, flags).map(|_| ());
-            self.walk_stat = false;
-            r?;
+            self.run(files, flags, true)?;
         } else {
             let mut pids = std::mem::take(&mut self.pids);
             let r = self.lister.list(&self.root, &mut pids).map_err(|errno| Error::List { errno });
             self.pids = pids;
             r?;
-            self.run(files, flags)?;
+            self.run(files, flags, false)?;
             let walked = &self.bpf_scratch;
             for r in self.snap.records.iter_mut() {
                 if let Ok(k) = walked.binary_search_by_key(&r.pid, |w| w.pid) {
@@ -479,10 +474,17 @@ impl Scanner {
             self.snap.stats.vanished = want.len() as u32 - found;
             return Ok(&self.snap);
         }
-        self.run(files, flags)
+        self.run(files, flags, false)
     }
 
-    fn run(&mut self, files: FileSet, flags: ScanFlags) -> Result<&Snapshot, Error> {
+    /// The scan pipeline over `self.pids`. With `walk_stat`, `self.pids` are the walk's
+    /// (`bpf_scratch`, same order) and `stat` is taken from it instead of read.
+    fn run(
+        &mut self,
+        files: FileSet,
+        flags: ScanFlags,
+        walk_stat: bool,
+    ) -> Result<&Snapshot, Error> {
         if self.test_panic {
             panic!("test hook: forced panic inside scan");
         }
@@ -530,7 +532,7 @@ impl Scanner {
             }
             let threads = e.last.as_ref().map(|l| l.stat.num_threads);
             e.defer_stat = gate && threads == Some(1);
-            let f = if self.walk_stat {
+            let f = if walk_stat {
                 // stat comes from the walk, whose starttime tells a new process under a
                 // known pid: its held descriptors are of the old one.
                 let st = self.bpf_scratch[i].stat.starttime;
@@ -611,7 +613,7 @@ impl Scanner {
             self.read_exes()?;
         }
         self.fill_identity(files, flags.has(ScanFlags::OMIT_CACHED))?;
-        if self.walk_stat {
+        if walk_stat {
             self.take_walk_stat()?;
         }
         self.compact();
