@@ -61,7 +61,8 @@
 // missing capability, no kernel BTF, verifier rejection, pid namespace).
 #define PROCURING_ERR_BPF_UNAVAILABLE -9
 
-// Engine: the measured default (see the README).
+// Engine: the measured default (see the README): bpf when it loads, else sync; the engine
+// reason says which and why.
 #define PROCURING_ENGINE_AUTO 0
 
 // Engine: io_uring (an error if the kernel refuses it).
@@ -574,8 +575,8 @@ int32_t procuring_snapshot_get(const procuring_scanner *s,
 // `s` is NULL or a live handle from `procuring_scanner_new`.
 const char *procuring_engine_name(const procuring_scanner *s);
 
-// Why this engine runs (the rule `auto` applied, or why io_uring was refused). Valid while
-// the scanner lives; "" for a NULL scanner.
+// Why this engine runs (the rule `auto` applied: bpf, or why not; or why io_uring was
+// refused). Valid while the scanner lives; "" for a NULL scanner.
 //
 // # Safety
 // `s` is NULL or a live handle; the string is valid until `s` is freed.
