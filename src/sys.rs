@@ -160,3 +160,17 @@ pub(crate) fn owner_at(dir: RawFd, path: &[u8]) -> Result<(u32, u32), i32> {
     }
     Ok((s.st_uid, s.st_gid))
 }
+
+/// Asks the CPU to start loading the cache line of `p` (a hint: no fault, no effect on
+/// results, any address allowed). A no-op where no stable prefetch intrinsic exists.
+#[inline(always)]
+pub(crate) fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: PREFETCHT0 never faults and has no architectural effect; SSE is part of the
+    // x86_64 baseline.
+    unsafe {
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p.cast())
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}

@@ -365,7 +365,15 @@ impl Walker {
             v.seen = false;
         }
         let mut prev = 0u32;
-        for &(tgid, i) in &order {
+        for (k, &(tgid, i)) in order.iter().enumerate() {
+            // Over cold caches (an agent scans every few seconds) the conversion waits on the
+            // lines of its input and output records, one process after the other: ask for
+            // those of a process a few ahead. Measured at 2,064 processes, caches trashed by
+            // the pread floor between scans: a stat scan 379 -> 345 and 435 -> 406 ns per
+            // process (A/B in one process), 527 -> 507 and 731 -> 654 with 256 MiB written.
+            if let Some(&(_, j)) = order.get(k + AHEAD) {
+                prefetch_lines(&p, j, out, st.returned as usize + AHEAD);
+            }
             if tgid == prev || tgid == 0 {
                 continue; // a group seen twice (the walk raced an exec): keep the first
             }
@@ -440,6 +448,28 @@ impl Walker {
     /// Runs the program only (benchmarks: the kernel's share of a walk).
     pub(crate) fn walk_only(&mut self) -> Option<u32> {
         lock(&self.program).run().ok()
+    }
+}
+
+/// How many processes ahead of the conversion [`prefetch_lines`] asks for.
+const AHEAD: usize = 6;
+
+/// Asks for the cache lines the conversion of record `j` of the walk into `out[k]` will
+/// touch: all of the walk's record, and the lines of `out[k]` it writes.
+fn prefetch_lines(p: &Program, j: u32, out: &[ProcRecord], k: usize) {
+    use std::mem::{offset_of, size_of};
+    if j & EXTRA == 0 && j < p.cap {
+        let raw = p.raw(j) as *const Raw as *const u8;
+        for off in (0..RAW_SIZE).step_by(64) {
+            sys::prefetch(raw.wrapping_add(off));
+        }
+    }
+    if let Some(rec) = out.get(k) {
+        let rec = rec as *const ProcRecord as *const u8;
+        for off in (0..offset_of!(ProcRecord, stat) + size_of::<StatFields>()).step_by(64) {
+            sys::prefetch(rec.wrapping_add(off));
+        }
+        sys::prefetch(rec.wrapping_add(offset_of!(ProcRecord, runtime_ns)));
     }
 }
 
