@@ -200,6 +200,9 @@ type keplerProc struct {
 type keplerState struct {
 	prev, next map[int]keplerProc
 	calls      [numFiles]int // calls per file of the last refresh (for the benchmark report)
+	// listCPU: CPU time spent in AllProcs, summed over refreshes (the rest of a refresh is
+	// the collector's own work and the per-process calls).
+	listCPU int64
 }
 
 func newKeplerState() *keplerState {
@@ -227,7 +230,9 @@ type identityReader interface {
 // (container) and CmdLine (VM) from two goroutines at once for new processes and those
 // whose comm changed.
 func keplerProcfs(b *testing.B, fs procfs.FS, k *keplerState) {
+	c0 := cpuTime()
 	ps, err := fs.AllProcs()
+	k.listCPU += cpuTime() - c0
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -242,7 +247,9 @@ func keplerProcfs(b *testing.B, fs procfs.FS, k *keplerState) {
 
 // keplerOurs is the same refresh through this package (same code, our types).
 func keplerOurs(b *testing.B, fs FS, k *keplerState) {
+	c0 := cpuTime()
 	ps, err := fs.AllProcs()
+	k.listCPU += cpuTime() - c0
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -388,9 +395,11 @@ var lastScanWall func(FS) int64
 
 // reportKepler adds to b the calls of the last refresh: processes whose Comm and
 // Executable were read (CPU time moved), and those whose type was detected.
-func reportKepler(b *testing.B, k *keplerState) {
+// listCPU0 is k.listCPU when the measured ops started (reportKepler reports it per op).
+func reportKepler(b *testing.B, k *keplerState, listCPU0 int64) {
 	b.ReportMetric(float64(k.calls[FileComm]), "moved/op")
 	b.ReportMetric(float64(k.calls[FileCgroup]), "typed/op")
+	b.ReportMetric(float64(k.listCPU-listCPU0)/float64(b.N), "allprocs-cpu-ns/op")
 }
 
 // benchVariant is one configuration of this package that a benchmark measures.
@@ -420,8 +429,9 @@ func BenchmarkKeplerScan(b *testing.B) {
 		}
 		k := newKeplerState()
 		keplerProcfs(b, fs, k)
+		l0 := k.listCPU
 		measureBusy(b, func() { keplerProcfs(b, fs, k) })
-		reportKepler(b, k)
+		reportKepler(b, k, l0)
 	})
 	for _, v := range append(benchVariants[:len(benchVariants):len(benchVariants)],
 		// Options.ReuseIdleStat: schedstat of every process, stat only of those that ran
@@ -441,13 +451,14 @@ func BenchmarkKeplerScan(b *testing.B) {
 			wakeBusy(b)
 			keplerOurs(b, fs, k)
 			var scanNs int64
+			l0 := k.listCPU
 			measureBusy(b, func() {
 				keplerOurs(b, fs, k)
 				if lastScanWall != nil {
 					scanNs += lastScanWall(fs)
 				}
 			})
-			reportKepler(b, k)
+			reportKepler(b, k, l0)
 			if lastScanWall != nil {
 				b.ReportMetric(float64(scanNs)/float64(b.N), "last-scan-ns/op")
 			}
