@@ -17,7 +17,7 @@ def run_go(n, args, outdir):
     env.update(go_env())
     logpath = os.path.join(outdir, "go.log")
     # Three runs of each benchmark, medians kept: one -benchtime 20x run of a millisecond
-    # benchmark swung its ratios by ±30% here.
+    # benchmark swung its ratios by ±30% here (the default is now a time: see bench_report.py).
     cmd = ["go", "test", "-run", "^$", "-bench", GO_BENCH, "-benchtime", args.go_benchtime, "-count", str(args.go_count)]
     # Compile first, so that the children do not wait for the build.
     subprocess.run(["go", "test", "-run", "^$", "-count", "1", "."], cwd=os.path.join(ROOT, "go"), env=env,
