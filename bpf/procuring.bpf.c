@@ -197,7 +197,14 @@ static __attribute__((always_inline)) void visit(struct task_struct *t, __u32 *n
 			r->rss_shmem = mm->rss_stat[3].count;
 		}
 		r->comm[16] = 0;
-		bpf_probe_read_kernel(r->comm, 16, t->comm);
+		{
+			// Two 8-byte loads (a bpf_probe_read_kernel() call cost ~10% of the walk): the
+			// offset of comm is relocated (CO-RE), the loads stay within task->comm.
+			unsigned long off = __builtin_preserve_field_info(t->comm, 0);
+			const __u64 *c = (const __u64 *)((const char *)t + off);
+			*(__u64 *)r->comm = c[0];
+			*(__u64 *)(r->comm + 8) = c[1];
+		}
 		if ((flags & PF_KTHREAD) && !(flags & PF_WQ_WORKER)) {
 			// /proc shows a kernel thread's full name (get_kthread_comm).
 			struct kthread *k = t->worker_private;

@@ -459,7 +459,7 @@ fn patch_field(insns: &mut [u8], at: usize, off: u64, size: u64) -> Result<(), S
         0x01..=0x03 => {
             // LDX / ST / STX: the offset field.
             let sz = [4u64, 2, 1, 8][((insn[0] >> 3) & 3) as usize];
-            if class == 0x01 && sz != size {
+            if class == 0x01 && sz != size && size <= 8 {
                 // A load of a field whose size differs in this kernel: adjust the load size
                 // (integers and pointers only; sizes 1/2/4/8).
                 let code = match size {
@@ -474,6 +474,8 @@ fn patch_field(insns: &mut [u8], at: usize, off: u64, size: u64) -> Result<(), S
                 }
                 insn[0] = (insn[0] & !0x18) | code;
             }
+            // A field of more than 8 bytes (an array: comm) is read by loads of its first
+            // bytes: only the offset is relocated.
             let off = i16::try_from(off).map_err(|_| format!("field offset {off} too large"))?;
             insn[2..4].copy_from_slice(&off.to_le_bytes());
         }
@@ -597,4 +599,36 @@ pub(crate) fn test_run(prog: RawFd) -> Result<u32, i32> {
     put32(&mut a, 0, prog as u32);
     bpf(BPF_PROG_TEST_RUN, &mut a)?;
     Ok(u32_at(&a, 4).unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::patch_field;
+
+    /// `r4 = *(u64 *)(r6 + off)`: an LDX of 8 bytes.
+    fn ldx64(off: i16) -> Vec<u8> {
+        let mut i = vec![0x79, 0x64, 0, 0, 0, 0, 0, 0];
+        i[2..4].copy_from_slice(&off.to_le_bytes());
+        i
+    }
+
+    #[test]
+    fn load_of_an_integer_field_takes_its_size() {
+        let mut i = ldx64(8);
+        patch_field(&mut i, 0, 0x488, 4).unwrap();
+        assert_eq!(i[0], 0x61); // LDX W
+        assert_eq!(i16::from_le_bytes([i[2], i[3]]), 0x488);
+        // A kernel field wider than the load is refused.
+        let mut i = vec![0x61, 0x64, 0, 0, 0, 0, 0, 0];
+        assert!(patch_field(&mut i, 0, 0x10, 8).is_err());
+    }
+
+    #[test]
+    fn load_of_an_array_keeps_its_size() {
+        // task->comm (char[16]) read 8 bytes at a time: only the offset moves.
+        let mut i = ldx64(112);
+        patch_field(&mut i, 0, 0x7c8, 16).unwrap();
+        assert_eq!(i[0], 0x79);
+        assert_eq!(i16::from_le_bytes([i[2], i[3]]), 0x7c8);
+    }
 }
