@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/bits"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -505,6 +506,9 @@ var stateNames = func() (t [256]string) {
 func (b *batch) stat(ri int) ProcStat {
 	c := &b.stats[ri]
 	h := &b.heads[ri]
+	// b stays reachable while c is read: its stat array goes back to spareStats (lib_cgo.go)
+	// once b is unreachable.
+	defer runtime.KeepAlive(b)
 	return ProcStat{
 		PID:                 int(h.pid),
 		Comm:                b.text[c.comm.off : c.comm.off+c.comm.len],

@@ -459,3 +459,68 @@ func testConcurrent(t *testing.T, engine string) {
 	}
 	wg.Wait()
 }
+
+// TestSpareStats: the stat arrays of unreachable batches are reused (spareStats), never one
+// a reachable listing still reads: the first listing's values are the same after many later
+// listings and collections.
+func TestSpareStats(t *testing.T) {
+	// Children of two comms, alternating in pid order; one is killed after the first listing,
+	// so a later listing has the others one record earlier: an array shared with the first
+	// listing would show it another child's comm.
+	kids := map[int]bool{}
+	var cmds []*exec.Cmd
+	for i := range spareMin + 2 {
+		c := startChild(t, "sleep", "600")
+		if i%2 == 1 {
+			c = startChild(t, "tail", "-f", "/dev/null")
+		}
+		kids[c.Process.Pid] = true
+		cmds = append(cmds, c)
+	}
+	for k, e := range liveEngines() {
+		fs, err := NewFSWithOptions("/proc", Options{Engine: e})
+		if err != nil {
+			t.Fatal(err)
+		}
+		first, err := fs.AllProcs()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[int]ProcStat{}
+		for _, p := range first {
+			if s, err := p.Stat(); err == nil && kids[p.PID] {
+				want[p.PID] = s
+			}
+		}
+		if len(want) != len(kids) {
+			t.Fatalf("%s: %d of %d children in the listing", e, len(want), len(kids))
+		}
+		gone := cmds[k].Process.Pid
+		cmds[k].Process.Kill()
+		cmds[k].Wait()
+		delete(kids, gone)
+		delete(want, gone)
+		for range 8 {
+			ps, err := fs.AllProcs()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range ps {
+				p.Stat()
+			}
+			runtime.GC()
+		}
+		for _, p := range first {
+			w, ok := want[p.PID]
+			if !ok {
+				continue
+			}
+			got, err := p.Stat()
+			if err != nil || got.PID != w.PID || got.Comm != w.Comm || got.Starttime != w.Starttime ||
+				got.PPID != w.PPID || got.VSize != w.VSize {
+				t.Fatalf("%s: pid %d: stat of the first listing changed:\n got %+v, %v\nwant %+v", e, p.PID, got, err, w)
+			}
+		}
+		fs.Close()
+	}
+}
