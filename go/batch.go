@@ -448,7 +448,8 @@ func (b *batch) index(i int) int {
 	return int(b.pos[i])
 }
 
-// recHead is the per-process part of a record every batch has.
+// recHead is the per-process part of a record every batch has (the library's
+// procuring_stat_head, which the bpf walk writes: lib_cgo.go checks the layout).
 type recHead struct {
 	pid   int32
 	read  uint32 // files read and parsed

@@ -56,6 +56,15 @@ static int32_t pr_scan(procuring_scanner *s, uint32_t files, uint32_t flags, con
 	return rc;
 }
 
+static int32_t pr_walk(procuring_scanner *s, procuring_stat_head *heads, procuring_stat *stats,
+                       size_t cap, size_t *n, const uint8_t **arena, size_t *arena_len,
+                       procuring_scan_stats *st, char **err) {
+	int32_t rc = procuring_walk_stat(s, heads, stats, cap, n, arena, arena_len, st);
+	if (rc != 0 && rc != PROCURING_ERR_BUFFER_TOO_SMALL)
+		*err = pr_err();
+	return rc;
+}
+
 static int32_t pr_list(procuring_scanner *s, int32_t *out, size_t cap, size_t *n, char **err) {
 	int32_t rc = procuring_list_pids(s, out, cap, n);
 	if (rc != 0 && rc != PROCURING_ERR_BUFFER_TOO_SMALL)
@@ -120,6 +129,7 @@ type cBackend struct {
 	// identCache: Options.IdentityCache (the library serves identity texts from its cache,
 	// and the Go side keeps its own copies: scanOmitCached).
 	identCache C.uint32_t
+	walk       bool // the listing scanner runs the bpf engine
 	closed     bool // guarded by h.list.mu
 
 	// Guarded by h.list.mu: with identCache, per process of the last scan of the listing
@@ -191,6 +201,7 @@ func newBackend(root, engine string, opts Options) (backend, string, string, err
 	if name == EngineURing {
 		b.engine = C.PROCURING_ENGINE_URING
 	}
+	b.walk = name == EngineBPF
 	b.h.list.c = s
 	runtime.AddCleanup(b, func(h *handles) {
 		h.list.free()
@@ -254,6 +265,12 @@ func (b *cBackend) scanWithCache(files, flags uint32, pids, scan []int32, statB 
 	if s.c == nil {
 		return nil, ErrClosed
 	}
+	if b.walk && b.identCache == 0 && pids == nil && files == 1<<FileStat && flags == 0 {
+		// The bpf engine's stat of every process: written by the walk into the batch's
+		// own arrays (no copy out of the snapshot). (With identCache, the scan goes through
+		// build, which keeps the Go-side identity cache in step with the library's.)
+		return b.walkStat()
+	}
 	if b.identCache == 0 {
 		// Exact identity (every text read by this scan): nothing to take from a Go cache.
 		snap, err := s.scan(files, flags, scan)
@@ -291,6 +308,38 @@ func (b *cBackend) scanWithCache(files, flags uint32, pids, scan []int32, statB 
 	b.cache, b.spare = next, b.cache
 	clear(b.spare[:cap(b.spare)]) // drop references to identities no longer cached
 	return bt, nil
+}
+
+// walkStat is a batch of stat of every process from one walk of the bpf engine, which
+// writes into the batch's arrays: sized from the last walk, walked again with more room
+// when processes were created since (rare). Called with h.list.mu held.
+func (b *cBackend) walkStat() (*batch, error) {
+	s := &b.h.list
+	n := b.pidHint + b.pidHint/8 + 64
+	for {
+		bt := new(batch)
+		heads, stats := make([]recHead, n), takeStats(bt, n)
+		var got, arenaLen C.size_t
+		var arena *C.uint8_t
+		s.msg = nil
+		rc := C.pr_walk(s.c, (*C.procuring_stat_head)(unsafe.Pointer(&heads[0])),
+			(*C.procuring_stat)(unsafe.Pointer(&stats[0])), C.size_t(n), &got, &arena, &arenaLen,
+			&b.last, &s.msg)
+		switch rc {
+		case 0:
+			b.pidHint = int(got)
+			k := int(got)
+			bt.heads, bt.stats = heads[:k:k], stats[:k:k]
+			if arenaLen > 0 {
+				bt.text = C.GoStringN((*C.char)(unsafe.Pointer(arena)), C.int(arenaLen))
+			}
+			return bt, nil
+		case C.PROCURING_ERR_BUFFER_TOO_SMALL:
+			n = int(got) + int(got)/8 + 64
+		default:
+			return nil, libErr("walk_stat", rc, s.msg)
+		}
+	}
 }
 
 // scanCounters are counters of the last scan of the listing scanner (for tests).
@@ -754,6 +803,13 @@ func statusOf(c *C.procuring_status, name string) procfs.ProcStatus {
 // tests, which compare every Stat field with procfs's).
 var cStat C.procuring_stat
 var _ = [1]struct{}{}[unsafe.Sizeof(rawStat{})-unsafe.Sizeof(cStat)]
+
+// recHead is the library's procuring_stat_head, field for field (the walk writes it).
+var cHead C.procuring_stat_head
+
+var _ = [1]struct{}{}[unsafe.Sizeof(recHead{})-unsafe.Sizeof(cHead)]
+var _ = [1]struct{}{}[unsafe.Offsetof(recHead{}.read)-unsafe.Offsetof(cHead.read_mask)]
+var _ = [1]struct{}{}[unsafe.Offsetof(recHead{}.state)-unsafe.Offsetof(cHead.state)]
 var _ = [1]struct{}{}[unsafe.Sizeof(strRef{})-unsafe.Sizeof(cStat.comm)]
 var _ = [1]struct{}{}[unsafe.Offsetof(rawStat{}.ppid)-unsafe.Offsetof(cStat.ppid)]
 var _ = [1]struct{}{}[unsafe.Offsetof(rawStat{}.pgrp)-unsafe.Offsetof(cStat.pgrp)]

@@ -16,7 +16,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Once;
 
 use crate::engine::uring::UringOptions;
-use crate::{EngineKind, Error, FileSet, Options, ProcRecord, ScanFlags, ScanStats, Scanner};
+use crate::{
+    EngineKind, Error, FileSet, Options, ProcRecord, ScanFlags, ScanStats, Scanner, StatFields,
+    StatHead,
+};
 
 /// Version of this ABI: bumped on any incompatible change of a struct or function.
 pub const PROCURING_ABI_VERSION: u32 = 4;
@@ -622,6 +625,85 @@ pub unsafe extern "C" fn procuring_list_pids(
         if !v.is_empty() {
             // SAFETY: `out` has room for `cap >= v.len()` i32 values; u32 pids are <= i32::MAX.
             unsafe { std::ptr::copy_nonoverlapping(v.as_ptr().cast::<i32>(), out, v.len()) };
+        }
+        PROCURING_OK
+    })
+}
+
+/// `stat` of every process from one walk of the `bpf` engine, written into the caller's
+/// arrays instead of the snapshot (which keeps what the last scan put there): process k (by
+/// ascending pid) in `heads[k]` and `stats[k]`, for k below `*n`. The comms of `stats` are
+/// ranges of the text stored in `*arena`/`*arena_len`, valid until the next call with `s` or
+/// its free. `*scan_stats` (may be NULL) gets the walk's counters. For a caller that keeps
+/// results in arrays of its own (the Go package): one write per process, no copy out of the
+/// snapshot.
+///
+/// Returns `PROCURING_ERR_BUFFER_TOO_SMALL`, with the number of processes in `*n`, when they
+/// are more than `cap` (the arrays then hold the first `cap`: walk again with more room), and
+/// `PROCURING_ERR_INVALID_ARG` with another engine.
+///
+/// # Safety
+/// `s` as for `procuring_scan`; `heads` and `stats` point to `cap` writable elements (or are
+/// NULL with `cap` 0); `n`, `arena` and `arena_len` are writable; `scan_stats` is NULL or
+/// writable.
+#[no_mangle]
+pub unsafe extern "C" fn procuring_walk_stat(
+    s: *mut procuring_scanner,
+    heads: *mut StatHead,
+    stats: *mut StatFields,
+    cap: usize,
+    n: *mut usize,
+    arena: *mut *const u8,
+    arena_len: *mut usize,
+    scan_stats: *mut ScanStats,
+) -> i32 {
+    guard(|| {
+        let c = match claim(s) {
+            Ok(c) => c,
+            Err(code) => return code,
+        };
+        if n.is_null() || arena.is_null() || arena_len.is_null() {
+            set_error("n, arena or arena_len is NULL");
+            return PROCURING_ERR_INVALID_ARG;
+        }
+        if cap != 0 && (heads.is_null() || stats.is_null()) {
+            set_error("heads or stats is NULL with a non-zero cap");
+            return PROCURING_ERR_INVALID_ARG;
+        }
+        let (heads, stats) = if cap == 0 {
+            (&mut [][..], &mut [][..])
+        } else {
+            // SAFETY: non-null; the caller promises `cap` writable elements each, not aliased
+            // during the call. Every bit pattern is a valid StatHead / StatFields (integers).
+            unsafe {
+                (
+                    std::slice::from_raw_parts_mut(heads, cap),
+                    std::slice::from_raw_parts_mut(stats, cap),
+                )
+            }
+        };
+        let mut count = 0;
+        let code = finish_scan(c, |sc| {
+            let w = sc.walk_stat_into(heads, stats)?;
+            count = w.count;
+            // SAFETY: `n`, `arena`, `arena_len` are non-null and writable; `scan_stats` is
+            // NULL or writable.
+            unsafe {
+                n.write(w.count);
+                arena.write(w.arena.as_ptr());
+                arena_len.write(w.arena.len());
+                if !scan_stats.is_null() {
+                    scan_stats.write(w.stats);
+                }
+            }
+            Ok(())
+        });
+        if code != PROCURING_OK {
+            return code;
+        }
+        if count > cap {
+            set_error(format!("{count} processes do not fit in {cap}"));
+            return PROCURING_ERR_BUFFER_TOO_SMALL;
         }
         PROCURING_OK
     })

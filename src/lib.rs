@@ -47,7 +47,7 @@ pub use error::Error;
 pub use files::{FileSet, ProcFile, FILE_COUNT};
 pub use options::{Options, ScanFlags};
 pub use record::{
-    FileError, IoFields, ProcRecord, ScanStats, SchedstatFields, Snapshot, StatFields,
+    FileError, IoFields, ProcRecord, ScanStats, SchedstatFields, Snapshot, StatFields, StatHead,
     StatusFields, StrRef, EXTRA_RUNTIME_NS, FILE_ERR_PARSE, STAT_UNSET_CODE_ADDRS,
 };
-pub use scanner::Scanner;
+pub use scanner::{FlatWalk, Scanner};

@@ -148,6 +148,21 @@ impl std::fmt::Display for FileError {
     }
 }
 
+/// One process of a flat `stat` walk ([`crate::Scanner::walk_stat_into`], C:
+/// `procuring_walk_stat`): what a [`ProcRecord`] has besides its `stat`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StatHead {
+    /// Process id.
+    pub pid: i32,
+    /// Files read: the `stat` bit (`1 << PROCURING_FILE_STAT`).
+    pub read_mask: u32,
+    /// State letter from `stat`.
+    pub state: u8,
+    /// Padding, always zero.
+    pub _pad: [u8; 3],
+}
+
 /// Counters of one scan.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -13,6 +13,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::sync::Mutex;
 use std::time::Instant;
 
+use crate::engine::bpf::{Flat, Records, WalkStats};
 use crate::engine::sync::SyncEngine;
 use crate::engine::uring::UringEngine;
 use crate::engine::{Engine, EngineKind, Req, NO_HANDLE};
@@ -23,7 +24,7 @@ use crate::options::{Options, ScanFlags};
 use crate::parse;
 use crate::pids::PidLister;
 use crate::record::{
-    ProcRecord, ScanStats, SchedstatFields, Snapshot, StatFields, StrRef, FILE_ERR_PARSE,
+    ProcRecord, ScanStats, SchedstatFields, Snapshot, StatFields, StatHead, StrRef, FILE_ERR_PARSE,
 };
 use crate::sys;
 use crate::table::{budget, slot, Entry, ExecKey, LastStat, Retry};
@@ -81,6 +82,8 @@ pub struct Scanner {
     /// `stat` takes its pid list and `stat` from the walk (`run`'s `walk_stat`).
     bpf_scratch: Vec<ProcRecord>,
     bpf_arena: Vec<u8>,
+    /// Comm texts of the last `walk_stat_into`.
+    flat_arena: Vec<u8>,
     /// The first records of the snapshot that hold only what a walk sets (see
     /// `Walker::walk`): 0 after any scan that is not a stat-only walk.
     walk_clean: usize,
@@ -213,6 +216,7 @@ impl Scanner {
             bpf,
             bpf_scratch: Vec::new(),
             bpf_arena: Vec::new(),
+            flat_arena: Vec::new(),
             walk_clean: 0,
         })
     }
@@ -351,6 +355,44 @@ impl Scanner {
         Ok(&self.snap)
     }
 
+    /// `stat` of every process from one walk of the `bpf` engine, written into `heads` and
+    /// `stats` (index k: the k-th process by ascending pid) instead of the snapshot, which
+    /// this leaves as the last scan made it. For a caller that keeps the results in arrays
+    /// of its own (the Go package): one write per process, no copy out of the snapshot.
+    ///
+    /// Returns the number of processes walked; when it is more than the arrays hold
+    /// (`min(heads.len(), stats.len())`), the arrays have the first ones only and the caller
+    /// walks again with more room. The comms of `stats` are ranges of
+    /// [`FlatWalk::arena`], valid until the next call. Other engines: `InvalidArgument`.
+    pub fn walk_stat_into(
+        &mut self,
+        heads: &mut [StatHead],
+        stats: &mut [StatFields],
+    ) -> Result<FlatWalk<'_>, Error> {
+        let t0 = Instant::now();
+        let Some(walker) = self.bpf.as_mut() else {
+            return Err(Error::InvalidArgument(format!(
+                "walk_stat_into needs the bpf engine (this scanner runs {:?})",
+                self.engine_kind
+            )));
+        };
+        let room = heads.len().min(stats.len());
+        self.flat_arena.clear();
+        let mut out = Flat {
+            heads: &mut heads[..room],
+            stats: &mut stats[..room],
+            spill: StatFields::default(),
+        };
+        let st = walker
+            .walk(&self.root, &mut out, &mut self.flat_arena)
+            .map_err(Error::BpfUnavailable)?;
+        Ok(FlatWalk {
+            count: st.returned as usize,
+            arena: &self.flat_arena,
+            stats: walk_stats(st, t0),
+        })
+    }
+
     /// A scan with the `bpf` engine: the pid list and `stat` of every process from one BPF
     /// walk; the other files asked are then read through sync for the walked pids. With the
     /// identity cache, `reuse_idle_stat` or `SKIP_STAT`, whose rules key on `stat`'s text,
@@ -365,27 +407,21 @@ impl Scanner {
         if stat_only {
             self.snap.arena.clear();
             let clean = std::mem::take(&mut self.walk_clean);
+            let mut out = Records { out: &mut self.snap.records, clean };
             let st = walker
-                .walk(&self.root, &mut self.snap.records, clean, &mut self.snap.arena)
+                .walk(&self.root, &mut out, &mut self.snap.arena)
                 .map_err(Error::BpfUnavailable)?;
             self.walk_clean = self.snap.records.len();
-            self.snap.stats = ScanStats {
-                listed: st.returned + st.vanished,
-                returned: st.returned,
-                vanished: st.vanished,
-                held_reads: st.reads,
-                held_fds: st.held,
-                ..Default::default()
-            };
-            self.snap.stats.wall_ns = t0.elapsed().as_nanos() as u64;
+            self.snap.stats = walk_stats(st, t0);
             return Ok(&self.snap);
         }
         let mut walked = std::mem::take(&mut self.bpf_scratch);
         let mut arena = std::mem::take(&mut self.bpf_arena);
         arena.clear();
         let clean = walked.len();
-        let r =
-            walker.walk(&self.root, &mut walked, clean, &mut arena).map_err(Error::BpfUnavailable);
+        let r = walker
+            .walk(&self.root, &mut Records { out: &mut walked, clean }, &mut arena)
+            .map_err(Error::BpfUnavailable);
         self.bpf_scratch = walked;
         self.bpf_arena = arena;
         r?;
@@ -1212,4 +1248,28 @@ fn read_whole(
     };
     sys::close(fd);
     r
+}
+
+/// What [`Scanner::walk_stat_into`] returns.
+#[derive(Debug)]
+pub struct FlatWalk<'a> {
+    /// Processes walked (those past the arrays' room were not kept).
+    pub count: usize,
+    /// The comm texts that the `stat` comms are ranges of.
+    pub arena: &'a [u8],
+    /// Counters of the walk.
+    pub stats: ScanStats,
+}
+
+/// A walk's counters as a scan's.
+fn walk_stats(st: WalkStats, t0: Instant) -> ScanStats {
+    ScanStats {
+        listed: st.returned + st.vanished,
+        returned: st.returned,
+        vanished: st.vanished,
+        held_reads: st.reads,
+        held_fds: st.held,
+        wall_ns: t0.elapsed().as_nanos() as u64,
+        ..Default::default()
+    }
 }

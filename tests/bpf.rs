@@ -663,3 +663,53 @@ fn scans_of_more_files_take_stat_and_the_pid_list_from_the_walk() {
     let snap = s.scan_with(FileSet::ALL, procuring::ScanFlags::NONE).unwrap();
     assert!(snap.get(gone).is_none());
 }
+
+/// `walk_stat_into` (C: `procuring_walk_stat`): for stopped children, the same pid, state and
+/// stat (comm included) as a scan; arrays too small get the first processes and the count
+/// needed; other engines are refused.
+#[test]
+fn walk_into_arrays_equals_scan() {
+    use procuring::StatHead;
+    let Some(mut s) = bpf_scanner() else { return };
+    let kids = stopped_sleepers(20);
+    let scan: Vec<(i32, u8, StatFields, Vec<u8>)> = {
+        let snap = s.scan().unwrap();
+        snap.records()
+            .iter()
+            .map(|r| (r.pid, r.state, r.stat, snap.bytes(r.stat.comm).to_vec()))
+            .collect()
+    };
+    let n = scan.len() + 64;
+    let mut heads = vec![StatHead::default(); n];
+    let mut stats = vec![StatFields::default(); n];
+    let w = s.walk_stat_into(&mut heads, &mut stats).unwrap();
+    let (count, arena) = (w.count, w.arena.to_vec());
+    assert!(count <= n && count > 20, "{count} processes");
+    let text =
+        |f: &StatFields| arena[f.comm.off as usize..(f.comm.off + f.comm.len) as usize].to_vec();
+    for c in &kids.0 {
+        let pid = c.id() as i32;
+        let k = heads[..count].iter().position(|h| h.pid == pid).expect("child in the walk");
+        let (_, state, st, comm) = scan.iter().find(|r| r.0 == pid).expect("child in the scan");
+        assert_eq!(heads[k].state, *state);
+        assert_eq!(heads[k].read_mask, 1 << ProcFile::Stat as u32);
+        assert_eq!(text(&stats[k]), *comm);
+        let mut a = stats[k];
+        a.comm = st.comm;
+        assert_eq!(a, *st, "pid {pid}");
+    }
+    assert!(heads[..count].windows(2).all(|w| w[0].pid < w[1].pid), "ascending pids");
+
+    // Too small: the first ones, and how many there are.
+    let mut h2 = vec![StatHead::default(); 5];
+    let mut s2 = vec![StatFields::default(); 5];
+    let w = s.walk_stat_into(&mut h2, &mut s2).unwrap();
+    assert!(w.count > 5);
+    assert_eq!(
+        &h2.iter().map(|h| h.pid).collect::<Vec<_>>()[..],
+        &heads[..5].iter().map(|h| h.pid).collect::<Vec<_>>()[..]
+    );
+
+    let mut sync = Scanner::new(Options { engine: EngineKind::Sync, ..bpf_opts() }).unwrap();
+    assert!(sync.walk_stat_into(&mut h2, &mut s2).is_err());
+}

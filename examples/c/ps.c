@@ -83,6 +83,38 @@ static int check(uint32_t engine, uint32_t identity_cache) {
             bad = 1;
         }
     }
+    /* The flat walk (procuring_walk_stat): the bpf engine's stat into our arrays, sized by
+     * a first call with none; the other engines refuse it. */
+    size_t n = 0, arena_len = 0;
+    const uint8_t *arena = NULL;
+    rc = procuring_walk_stat(s, NULL, NULL, 0, &n, &arena, &arena_len, NULL);
+    if (strcmp(procuring_engine_name(s), "bpf") != 0) {
+        if (rc != PROCURING_ERR_INVALID_ARG) {
+            fprintf(stderr, "%s: procuring_walk_stat: %d, want invalid argument\n", procuring_engine_name(s), rc);
+            bad = 1;
+        }
+    } else if (rc != PROCURING_ERR_BUFFER_TOO_SMALL || n == 0) {
+        fprintf(stderr, "procuring_walk_stat with no room: %d, %zu processes\n", rc, n);
+        bad = 1;
+    } else {
+        size_t cap = n + 64, stat_comm_len = comm_len > 0 ? comm_len - 1 : 0; /* no newline */
+        procuring_stat_head *heads = calloc(cap, sizeof *heads);
+        procuring_stat *stats = calloc(cap, sizeof *stats);
+        procuring_scan_stats st;
+        int found = 0;
+        rc = heads && stats ? procuring_walk_stat(s, heads, stats, cap, &n, &arena, &arena_len, &st) : -1;
+        for (size_t i = 0; rc == PROCURING_OK && i < n; i++)
+            if (heads[i].pid == getpid())
+                found = heads[i].state == 'R' && stats[i].ppid == getppid() &&
+                        stats[i].comm.len == stat_comm_len &&
+                        memcmp(arena + stats[i].comm.off, comm, stat_comm_len) == 0;
+        if (rc != PROCURING_OK || !found || st.returned != n) {
+            fprintf(stderr, "procuring_walk_stat: %d, own process %s\n", rc, found ? "found" : "missing or wrong");
+            bad = 1;
+        }
+        free(heads);
+        free(stats);
+    }
     procuring_scanner_free(s);
     return bad;
 }

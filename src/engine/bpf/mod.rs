@@ -342,15 +342,12 @@ impl Walker {
         Ok(())
     }
 
-    /// Walks every process: `out` becomes one record per process (ascending pid, `stat`
-    /// filled), comm texts appended to `arena`. The first `clean` records of `out` must hold
-    /// nothing but what a walk sets (a previous walk's records): they are overwritten in place,
-    /// which spares rewriting the whole record (~700 bytes) of every process on every scan.
+    /// Walks every process: `out` gets one record per process (ascending pid, `stat`
+    /// filled; see [`WalkOut`]), comm texts appended to `arena`.
     pub(crate) fn walk(
         &mut self,
         root: &OwnedFd,
-        out: &mut Vec<ProcRecord>,
-        clean: usize,
+        out: &mut impl WalkOut,
         arena: &mut Vec<u8>,
     ) -> Result<WalkStats, String> {
         let program = Arc::clone(&self.program);
@@ -383,19 +380,18 @@ impl Walker {
             // Over cold caches (an agent scans every few seconds) the conversion waits on the
             // lines of its input and output records, one process after the other: ask for
             // those of a process a few ahead. Measured at 2,064 processes, caches trashed by
-            // the pread floor between scans: a stat scan 379 -> 345 and 435 -> 406 ns per
-            // process (A/B in one process), 527 -> 507 and 731 -> 654 with 256 MiB written.
+            // the pread floor between scans: a stat scan 358 -> 299 ns per process.
             if let Some(&(_, j)) = order.get(k + AHEAD) {
-                prefetch_lines(&p, j, out, st.returned as usize + AHEAD);
+                prefetch_raw(&p, j);
+                out.prefetch(st.returned as usize + AHEAD);
             }
             if tgid == prev || tgid == 0 {
                 continue; // a group seen twice (the walk raced an exec): keep the first
             }
             prev = tgid;
             if i & EXTRA != 0 {
-                let rec = slot(out, clean, st.returned as usize);
                 st.reads += 1;
-                if self.read_extra((i & !EXTRA) as usize, rec, arena) {
+                if self.read_extra((i & !EXTRA) as usize, out, st.returned as usize, arena) {
                     st.returned += 1;
                 } else {
                     st.vanished += 1;
@@ -417,16 +413,18 @@ impl Walker {
                 st.vanished += 1;
                 continue;
             };
-            let rec = slot(out, clean, st.returned as usize);
-            rec.pid = tgid as i32;
-            rec.state = state_letter(raw.state, raw.exit_state);
-            fill_stat(raw, &mut rec.stat, self.page, self.code_addrs);
-            rec.stat.comm = comm;
-            rec.stat_unset =
-                if !self.code_addrs && raw.has_mm != 0 { STAT_UNSET_CODE_ADDRS } else { 0 };
-            rec.runtime_ns = raw.runtime;
-            rec.extra_mask = EXTRA_RUNTIME_NS;
-            rec.read_mask = crate::files::ProcFile::Stat.bit();
+            let k = st.returned as usize;
+            fill_stat(raw, out.stat(k), comm, self.page, self.code_addrs);
+            let unset = !self.code_addrs && raw.has_mm != 0;
+            out.head(
+                k,
+                Head {
+                    pid: tgid as i32,
+                    state: state_letter(raw.state, raw.exit_state),
+                    stat_unset: if unset { STAT_UNSET_CODE_ADDRS } else { 0 },
+                    runtime_ns: Some(raw.runtime),
+                },
+            );
             st.returned += 1;
         }
         drop(p);
@@ -438,10 +436,16 @@ impl Walker {
         Ok(st)
     }
 
-    /// `stat` of a process the walk does not visit, from `/proc` (no `runtime_ns`), into
-    /// `rec`; false when it is gone.
-    fn read_extra(&mut self, k: usize, rec: &mut ProcRecord, arena: &mut Vec<u8>) -> bool {
-        let (pid, fd) = &self.extras[k];
+    /// `stat` of extra `e`, a process the walk does not visit, from `/proc` (no `runtime_ns`),
+    /// into record `k` of `out`; false when it is gone.
+    fn read_extra(
+        &mut self,
+        e: usize,
+        out: &mut impl WalkOut,
+        k: usize,
+        arena: &mut Vec<u8>,
+    ) -> bool {
+        let (pid, fd) = &self.extras[e];
         let mut buf = [0u8; 1024];
         let Ok(len) = sys::pread(fd.as_raw_fd(), &mut buf, 0) else { return false };
         let mut stat = StatFields::default();
@@ -449,13 +453,8 @@ impl Walker {
             return false;
         };
         stat.comm = push(arena, comm);
-        rec.pid = *pid as i32;
-        rec.state = state;
-        rec.stat = stat;
-        rec.stat_unset = 0;
-        rec.runtime_ns = 0;
-        rec.extra_mask = 0;
-        rec.read_mask = crate::files::ProcFile::Stat.bit();
+        *out.stat(k) = stat;
+        out.head(k, Head { pid: *pid as i32, state, stat_unset: 0, runtime_ns: None });
         true
     }
 
@@ -465,37 +464,120 @@ impl Walker {
     }
 }
 
-/// How many processes ahead of the conversion [`prefetch_lines`] asks for.
+/// How many processes ahead of the conversion the walk asks for their cache lines.
 const AHEAD: usize = 6;
 
-/// Asks for the cache lines the conversion of record `j` of the walk into `out[k]` will
-/// touch: all of the walk's record, and the lines of `out[k]` it writes.
-fn prefetch_lines(p: &Program, j: u32, out: &[ProcRecord], k: usize) {
-    use std::mem::{offset_of, size_of};
+/// Asks for the cache lines of the walk's record `j` (the conversion reads all of it).
+fn prefetch_raw(p: &Program, j: u32) {
     if j & EXTRA == 0 && j < p.cap {
         let raw = p.raw(j) as *const Raw as *const u8;
         for off in (0..RAW_SIZE).step_by(64) {
             sys::prefetch(raw.wrapping_add(off));
         }
     }
-    if let Some(rec) = out.get(k) {
-        let rec = rec as *const ProcRecord as *const u8;
-        for off in (0..offset_of!(ProcRecord, stat) + size_of::<StatFields>()).step_by(64) {
-            sys::prefetch(rec.wrapping_add(off));
+}
+
+/// What a walk sets of a record besides `stat`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Head {
+    pub pid: i32,
+    pub state: u8,
+    pub stat_unset: u32,
+    /// Total CPU time in nanoseconds (`None`: a process read from `/proc`).
+    pub runtime_ns: Option<u64>,
+}
+
+/// Where a walk writes its records: record `k` gets its `stat` through [`WalkOut::stat`]
+/// (overwritten whole, comm included), then the rest through [`WalkOut::head`]. Records come
+/// in order (k = 0, 1, ...); the walk ends with [`WalkOut::truncate`] to their number.
+pub(crate) trait WalkOut {
+    fn stat(&mut self, k: usize) -> &mut StatFields;
+    fn head(&mut self, k: usize, h: Head);
+    /// Asks for the cache lines record `k` will be written to (a hint).
+    fn prefetch(&self, k: usize);
+    fn truncate(&mut self, n: usize);
+}
+
+/// A scan's records. The first `clean` must hold nothing but what a walk sets (a previous
+/// walk's records): they are overwritten in place, which spares rewriting the whole record
+/// (~700 bytes) of every process on every scan.
+pub(crate) struct Records<'a> {
+    pub out: &'a mut Vec<ProcRecord>,
+    pub clean: usize,
+}
+
+impl WalkOut for Records<'_> {
+    fn stat(&mut self, k: usize) -> &mut StatFields {
+        let out = &mut *self.out;
+        if k >= out.len() {
+            out.push(ProcRecord::default());
+        } else if k >= self.clean {
+            out[k] = ProcRecord::default();
         }
-        sys::prefetch(rec.wrapping_add(offset_of!(ProcRecord, runtime_ns)));
+        &mut out[k].stat
+    }
+
+    fn head(&mut self, k: usize, h: Head) {
+        let rec = &mut self.out[k];
+        rec.pid = h.pid;
+        rec.state = h.state;
+        rec.stat_unset = h.stat_unset;
+        rec.runtime_ns = h.runtime_ns.unwrap_or(0);
+        rec.extra_mask = if h.runtime_ns.is_some() { EXTRA_RUNTIME_NS } else { 0 };
+        rec.read_mask = crate::files::ProcFile::Stat.bit();
+    }
+
+    fn prefetch(&self, k: usize) {
+        use std::mem::{offset_of, size_of};
+        if let Some(rec) = self.out.get(k) {
+            let rec = rec as *const ProcRecord as *const u8;
+            for off in (0..offset_of!(ProcRecord, stat) + size_of::<StatFields>()).step_by(64) {
+                sys::prefetch(rec.wrapping_add(off));
+            }
+            sys::prefetch(rec.wrapping_add(offset_of!(ProcRecord, runtime_ns)));
+        }
+    }
+
+    fn truncate(&mut self, n: usize) {
+        self.out.truncate(n);
     }
 }
 
-/// Record `k` of `out`, to be overwritten: in place below `clean` (see [`Walker::walk`]),
-/// else reset to the default or appended.
-fn slot(out: &mut Vec<ProcRecord>, clean: usize, k: usize) -> &mut ProcRecord {
-    if k >= out.len() {
-        out.push(ProcRecord::default());
-    } else if k >= clean {
-        out[k] = ProcRecord::default();
+/// Caller-owned flat arrays (the C ABI's `procuring_walk_stat`): `heads[k]` and `stats[k]`
+/// for k < their length; records past it are counted, not kept.
+pub(crate) struct Flat<'a> {
+    pub heads: &'a mut [crate::record::StatHead],
+    pub stats: &'a mut [StatFields],
+    /// Where records past the arrays' room are written (and dropped).
+    pub spill: StatFields,
+}
+
+impl WalkOut for Flat<'_> {
+    fn stat(&mut self, k: usize) -> &mut StatFields {
+        self.stats.get_mut(k).unwrap_or(&mut self.spill)
     }
-    &mut out[k]
+
+    fn head(&mut self, k: usize, h: Head) {
+        if let Some(head) = self.heads.get_mut(k) {
+            *head = crate::record::StatHead {
+                pid: h.pid,
+                read_mask: crate::files::ProcFile::Stat.bit(),
+                state: h.state,
+                _pad: [0; 3],
+            };
+        }
+    }
+
+    fn prefetch(&self, k: usize) {
+        if let Some(s) = self.stats.get(k) {
+            let s = s as *const StatFields as *const u8;
+            for off in (0..std::mem::size_of::<StatFields>()).step_by(64) {
+                sys::prefetch(s.wrapping_add(off));
+            }
+        }
+    }
+
+    fn truncate(&mut self, _n: usize) {}
 }
 
 /// Record `i` of the mapping.
@@ -637,8 +719,8 @@ fn encode_dev(major: u32, minor: u32) -> u32 {
     (mi & 0xff) | (ma << 8) | ((mi & !0xff) << 12)
 }
 
-/// Sets every field of `s` but `comm` from `r`, as `/proc/<pid>/stat` prints them.
-fn fill_stat(r: &Raw, s: &mut StatFields, page: u64, code_addrs: bool) {
+/// Sets every field of `s` from `r` (and `comm`), as `/proc/<pid>/stat` prints them.
+fn fill_stat(r: &Raw, s: &mut StatFields, comm: StrRef, page: u64, code_addrs: bool) {
     let mm = r.has_mm != 0;
     let (tty, tpgid) = if r.has_tty != 0 {
         let minor = (r.tty_minor_start as u32).wrapping_add(r.tty_index as u32);
@@ -649,7 +731,7 @@ fn fill_stat(r: &Raw, s: &mut StatFields, page: u64, code_addrs: bool) {
     let (ut, st) = cputime_adjust(r.runtime, r.utime, r.stime, (r.prev_utime, r.prev_stime));
     let code = mm && code_addrs;
     *s = StatFields {
-        comm: s.comm,
+        comm,
         ppid: r.ppid as i64,
         pgrp: r.pgrp as i64,
         session: r.session as i64,
