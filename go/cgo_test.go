@@ -470,18 +470,16 @@ func TestSpareStats(t *testing.T) {
 	kids := map[int]bool{}
 	var cmds []*exec.Cmd
 	for i := range spareMin + 2 {
-		c := startChild(t, "sleep", "600")
+		args := []string{"sleep", "600"}
 		if i%2 == 1 {
-			c = startChild(t, "tail", "-f", "/dev/null")
+			args = []string{"tail", "-f", "/dev/null"}
 		}
+		c := startChild(t, args[0], args[1:]...)
 		kids[c.Process.Pid] = true
 		cmds = append(cmds, c)
 	}
 	for k, e := range liveEngines() {
-		fs, err := NewFSWithOptions("/proc", Options{Engine: e})
-		if err != nil {
-			t.Fatal(err)
-		}
+		fs := mustFS(t, "/proc", e)
 		first, err := fs.AllProcs()
 		if err != nil {
 			t.Fatal(err)
@@ -521,6 +519,5 @@ func TestSpareStats(t *testing.T) {
 				t.Fatalf("%s: pid %d: stat of the first listing changed:\n got %+v, %v\nwant %+v", e, p.PID, got, err, w)
 			}
 		}
-		fs.Close()
 	}
 }

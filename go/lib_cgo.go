@@ -227,7 +227,7 @@ func (b *cBackend) listPids() ([]int32, error) {
 	if s.c == nil {
 		return nil, ErrClosed
 	}
-	n := b.pidHint + b.pidHint/8 + 64
+	n := room(b.pidHint)
 	for {
 		buf := make([]int32, n)
 		var got C.size_t
@@ -238,7 +238,7 @@ func (b *cBackend) listPids() ([]int32, error) {
 			b.pidHint = int(got)
 			return buf[:got:got], nil
 		case C.PROCURING_ERR_BUFFER_TOO_SMALL:
-			n = int(got) + int(got)/8 + 64
+			n = room(int(got))
 		default:
 			return nil, libErr("list_pids", rc, msg)
 		}
@@ -310,12 +310,16 @@ func (b *cBackend) scanWithCache(files, flags uint32, pids, scan []int32, statB 
 	return bt, nil
 }
 
+// room is the capacity to ask the library to fill for n processes (as many as last time,
+// or as it said it has): an eighth more, for the processes created since.
+func room(n int) int { return n + n/8 + 64 }
+
 // walkStat is a batch of stat of every process from one walk of the bpf engine, which
 // writes into the batch's arrays: sized from the last walk, walked again with more room
 // when processes were created since (rare). Called with h.list.mu held.
 func (b *cBackend) walkStat() (*batch, error) {
 	s := &b.h.list
-	n := b.pidHint + b.pidHint/8 + 64
+	n := room(b.pidHint)
 	for {
 		bt := new(batch)
 		heads, stats := make([]recHead, n), takeStats(bt, n)
@@ -335,7 +339,7 @@ func (b *cBackend) walkStat() (*batch, error) {
 			}
 			return bt, nil
 		case C.PROCURING_ERR_BUFFER_TOO_SMALL:
-			n = int(got) + int(got)/8 + 64
+			n = room(int(got))
 		default:
 			return nil, libErr("walk_stat", rc, s.msg)
 		}
@@ -804,12 +808,6 @@ func statusOf(c *C.procuring_status, name string) procfs.ProcStatus {
 var cStat C.procuring_stat
 var _ = [1]struct{}{}[unsafe.Sizeof(rawStat{})-unsafe.Sizeof(cStat)]
 
-// recHead is the library's procuring_stat_head, field for field (the walk writes it).
-var cHead C.procuring_stat_head
-
-var _ = [1]struct{}{}[unsafe.Sizeof(recHead{})-unsafe.Sizeof(cHead)]
-var _ = [1]struct{}{}[unsafe.Offsetof(recHead{}.read)-unsafe.Offsetof(cHead.read_mask)]
-var _ = [1]struct{}{}[unsafe.Offsetof(recHead{}.state)-unsafe.Offsetof(cHead.state)]
 var _ = [1]struct{}{}[unsafe.Sizeof(strRef{})-unsafe.Sizeof(cStat.comm)]
 var _ = [1]struct{}{}[unsafe.Offsetof(rawStat{}.ppid)-unsafe.Offsetof(cStat.ppid)]
 var _ = [1]struct{}{}[unsafe.Offsetof(rawStat{}.pgrp)-unsafe.Offsetof(cStat.pgrp)]
@@ -841,6 +839,13 @@ var _ = [1]struct{}{}[unsafe.Offsetof(rawStat{}.policy)-unsafe.Offsetof(cStat.po
 var _ = [1]struct{}{}[unsafe.Offsetof(rawStat{}.delayacctBlkioTicks)-unsafe.Offsetof(cStat.delayacct_blkio_ticks)]
 var _ = [1]struct{}{}[unsafe.Offsetof(rawStat{}.guestTime)-unsafe.Offsetof(cStat.guest_time)]
 var _ = [1]struct{}{}[unsafe.Offsetof(rawStat{}.cguestTime)-unsafe.Offsetof(cStat.cguest_time)]
+
+// recHead is the library's procuring_stat_head, field for field (the bpf walk writes it).
+var cHead C.procuring_stat_head
+
+var _ = [1]struct{}{}[unsafe.Sizeof(recHead{})-unsafe.Sizeof(cHead)]
+var _ = [1]struct{}{}[unsafe.Offsetof(recHead{}.read)-unsafe.Offsetof(cHead.read_mask)]
+var _ = [1]struct{}{}[unsafe.Offsetof(recHead{}.state)-unsafe.Offsetof(cHead.state)]
 
 // compile-time checks that the File values are the library's indices.
 var _ = [1]struct{}{}[FileStat-C.PROCURING_FILE_STAT]
