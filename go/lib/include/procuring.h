@@ -190,6 +190,19 @@ typedef struct {
   uint32_t identity_max_age_ms;
 } procuring_options;
 
+// One process of a flat `stat` walk ([`crate::Scanner::walk_stat_into`], C:
+// `procuring_walk_stat`): what a [`ProcRecord`] has besides its `stat`.
+typedef struct {
+  // Process id.
+  int32_t pid;
+  // Files read: the `stat` bit (`1 << PROCURING_FILE_STAT`).
+  uint32_t read_mask;
+  // State letter from `stat`.
+  uint8_t state;
+  // Padding, always zero.
+  uint8_t _pad[3];
+} procuring_stat_head;
+
 // A byte range in the snapshot's arena (`procuring_snapshot.arena`; Rust: `Snapshot::bytes`).
 // `len == 0` is an empty string.
 typedef struct {
@@ -267,6 +280,40 @@ typedef struct {
   // Guest time of the waited-for children in clock ticks.
   int64_t cguest_time;
 } procuring_stat;
+
+// Counters of one scan.
+typedef struct {
+  // Pids listed, given, or kept from the previous scan (`list_reused`).
+  uint32_t listed;
+  // Records returned.
+  uint32_t returned;
+  // Processes that exited during the scan and were skipped.
+  uint32_t vanished;
+  // Pids found reused (a held fd said `ESRCH` but the pid exists again): re-opened.
+  uint32_t reused;
+  // Files read with a held descriptor.
+  uint32_t held_reads;
+  // Files opened for this scan (not held afterwards, or held from now on).
+  uint32_t opened;
+  // Files served from the identity cache.
+  uint32_t cached;
+  // Descriptors held after the scan.
+  uint32_t held_fds;
+  // Files longer than the first read buffer, re-read in full.
+  uint32_t overflows;
+  // `stat` records served from the previous read because `schedstat` showed the process had
+  // not run (`procuring_options.reuse_idle_stat`; Rust: `Options::reuse_idle_stat`).
+  uint32_t stat_reused;
+  // 1 when this scan kept the pid list of the previous scan instead of listing the proc root
+  // again, because the kernel's fork counter showed no process had been created since
+  // (exits are still seen: their reads fail). See `procuring_options.list_every_scan`
+  // (Rust: `Options::list_every_scan`).
+  uint32_t list_reused;
+  // Reserved (0).
+  uint32_t _pad;
+  // Wall time of the scan in nanoseconds.
+  uint64_t wall_ns;
+} procuring_scan_stats;
 
 // `/proc/<pid>/status`, every field of `prometheus/procfs`'s `ProcStatus`. Sizes are in bytes
 // (the kernel's kB times 1024, as procfs). A key the kernel does not print (kernel threads
@@ -424,40 +471,6 @@ typedef struct {
   uint32_t extra_mask;
 } procuring_record;
 
-// Counters of one scan.
-typedef struct {
-  // Pids listed, given, or kept from the previous scan (`list_reused`).
-  uint32_t listed;
-  // Records returned.
-  uint32_t returned;
-  // Processes that exited during the scan and were skipped.
-  uint32_t vanished;
-  // Pids found reused (a held fd said `ESRCH` but the pid exists again): re-opened.
-  uint32_t reused;
-  // Files read with a held descriptor.
-  uint32_t held_reads;
-  // Files opened for this scan (not held afterwards, or held from now on).
-  uint32_t opened;
-  // Files served from the identity cache.
-  uint32_t cached;
-  // Descriptors held after the scan.
-  uint32_t held_fds;
-  // Files longer than the first read buffer, re-read in full.
-  uint32_t overflows;
-  // `stat` records served from the previous read because `schedstat` showed the process had
-  // not run (`procuring_options.reuse_idle_stat`; Rust: `Options::reuse_idle_stat`).
-  uint32_t stat_reused;
-  // 1 when this scan kept the pid list of the previous scan instead of listing the proc root
-  // again, because the kernel's fork counter showed no process had been created since
-  // (exits are still seen: their reads fail). See `procuring_options.list_every_scan`
-  // (Rust: `Options::list_every_scan`).
-  uint32_t list_reused;
-  // Reserved (0).
-  uint32_t _pad;
-  // Wall time of the scan in nanoseconds.
-  uint64_t wall_ns;
-} procuring_scan_stats;
-
 // A view of the last scan: records, arena and counters. Valid until the next scan or free.
 typedef struct {
   // `count` records, ascending by pid.
@@ -561,6 +574,31 @@ int32_t procuring_list_pids(procuring_scanner *s,
                             int32_t *out,
                             size_t cap,
                             size_t *n);
+
+// `stat` of every process from one walk of the `bpf` engine, written into the caller's
+// arrays instead of the snapshot (which keeps what the last scan put there): process k (by
+// ascending pid) in `heads[k]` and `stats[k]`, for k below `*n`. The comms of `stats` are
+// ranges of the text stored in `*arena`/`*arena_len`, valid until the next call with `s` or
+// its free. `*scan_stats` (may be NULL) gets the walk's counters. For a caller that keeps
+// results in arrays of its own (the Go package): one write per process, no copy out of the
+// snapshot.
+//
+// Returns `PROCURING_ERR_BUFFER_TOO_SMALL`, with the number of processes in `*n`, when they
+// are more than `cap` (the arrays then hold the first `cap`: walk again with more room), and
+// `PROCURING_ERR_INVALID_ARG` with another engine.
+//
+// # Safety
+// `s` as for `procuring_scan`; `heads` and `stats` point to `cap` writable elements (or are
+// NULL with `cap` 0); `n`, `arena` and `arena_len` are writable; `scan_stats` is NULL or
+// writable.
+int32_t procuring_walk_stat(procuring_scanner *s,
+                            procuring_stat_head *heads,
+                            procuring_stat *stats,
+                            size_t cap,
+                            size_t *n,
+                            const uint8_t **arena,
+                            size_t *arena_len,
+                            procuring_scan_stats *scan_stats);
 
 // Fills `*out` with a view of the last scan (empty before the first scan).
 //
